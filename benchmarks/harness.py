@@ -1,0 +1,305 @@
+"""What every benchmark here shares: fresh processes, medians, the ratio table, the plot.
+
+A benchmark module describes itself as a `Benchmark`: the columns (ours, the
+reference, landmarks), each a factory that builds one *subject* to measure (a loop, a
+coroutine runtime: anything with ``close()``), and the rows, each a workload
+``(subject, n, timeout) -> seconds``. The harness does the rest, the same way for every
+benchmark:
+
+- every (row, column, repeat) runs in a fresh interpreter, ``python -m <module>
+  --child ROW COLUMN``, which prints one JSON line; a child that crashes or overruns its
+  safety timeout by 30 s more becomes an ``error`` cell, never a hang;
+- the repeats go round the columns in turn, and the table shows the median of each,
+  the ratio ours/reference, the target and whether it is met;
+- a column whose factory raises (ours before it is written) is ``unavailable``, with
+  the reason under the table; a run that breaks is an ``error`` and the exit status is 1;
+- ``--quick``, ``--repeat``, ``--rows``, the column option, ``--json``, ``--plot``,
+  ``--timeout`` and ``--quiet`` mean the same in every benchmark.
+"""
+import argparse
+import dataclasses
+import gc
+import importlib.metadata
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: children run from here
+SAFETY_TIMEOUT = 60.0  # seconds a single run may take before it is stopped
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str
+    what: str  # the row's label, after the size
+    size: int  # operations in a full run
+    target: float  # the ratio ours/reference we aim for
+    workload: Callable  # (subject, n, timeout) -> seconds
+
+
+def version_label(distribution, name=None):
+    """"tornado 6.6.1": a column heading with the installed version, if there is one."""
+    try:
+        return f"{name or distribution} {importlib.metadata.version(distribution)}"
+    except importlib.metadata.PackageNotFoundError:
+        return name or distribution
+
+
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    module: str  # "benchmarks.ioloop": what `python -m` runs, for the parent and each child
+    description: str  # one line, for --help
+    columns: dict  # name -> (column heading, factory); factory() -> a subject with close()
+    rows: dict  # name -> Row
+    ours: str  # the column the ratio is of ...
+    reference: str  # ... and the one it is over
+    option: str = "loops"  # the option that picks columns, and their key in the JSON
+    noun: str = "loop"  # what a column is, in --help
+
+    # ---- The child: one measurement in a fresh process
+
+    def measure(self, row_name, column, n, timeout):
+        """Run one row on one column; the result as a dict for the parent (one JSON line)."""
+        try:
+            subject = self.columns[column][1]()
+        except Exception as exc:  # not written yet, an import error, ...
+            return {"unavailable": describe(exc)}
+        try:
+            gc.collect()  # start from the same heap on every column
+            seconds = self.rows[row_name].workload(subject, n, timeout)
+        except Exception as exc:
+            return {"error": describe(exc)}
+        finally:
+            subject.close()
+        return {"seconds": seconds, "ops_per_s": n / seconds}
+
+    def run_child(self, row, column, n, timeout):
+        """Measure in a fresh interpreter; a crash or a hang becomes an error, not a hang."""
+        command = [sys.executable, "-m", self.module, "--child", row.name, column,
+                   "--size", str(n), "--timeout", str(timeout)]
+        try:
+            done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                                  timeout=timeout + 30)  # the child's own guard, plus start-up
+        except subprocess.TimeoutExpired:
+            return {"error": f"killed after {timeout + 30:g} s"}
+        lines = done.stdout.strip().splitlines()
+        stderr = done.stderr.strip().splitlines()  # a loop logs a failed callback here
+        try:
+            result = json.loads(lines[-1])
+        except (IndexError, ValueError):
+            result = {"error": f"no result from the child (exit status {done.returncode})"}
+        if "error" in result and stderr:
+            result["error"] += f"; its stderr ends: {stderr[-1]}"
+        return result
+
+    # ---- The parent: every row on every column, medians and ratios
+
+    def run_all(self, rows, columns, repeat, scale, timeout, progress):
+        """Results as {row name: {"size", "ratio", "met", column: cell}}.
+
+        A cell is {"samples", "ops_per_s"}, or {"error"}, or {"unavailable"}. The repeats
+        go round all the columns in turn (A B C A B C ...), so a slow minute on the
+        machine falls on every column rather than on one. A column found unavailable is
+        not tried again, nor is a row on a column once it has failed.
+        """
+        unavailable = {}  # column -> reason
+        results = {}
+        for row in rows:
+            n = max(1, row.size // scale)
+            cells = results[row.name] = {"size": n, **{name: {"samples": []} for name in columns}}
+            for attempt in range(repeat):
+                for name in columns:
+                    if name in unavailable or "error" in cells[name]:
+                        continue
+                    result = self.run_child(row, name, n, timeout)
+                    progress(f"{row.name:<10} {name:<11} run {attempt + 1}/{repeat}: "
+                             + (f"{result['ops_per_s']:,.0f} ops/s" if "ops_per_s" in result
+                                else result.get("error") or result.get("unavailable")))
+                    if "unavailable" in result:
+                        unavailable[name] = result["unavailable"]
+                    elif "error" in result:
+                        cells[name] = result
+                    else:
+                        cells[name]["samples"].append(result["ops_per_s"])
+            for name in columns:
+                if name in unavailable:
+                    cells[name] = {"unavailable": unavailable[name]}
+                elif "samples" in cells[name]:
+                    cells[name]["ops_per_s"] = statistics.median(cells[name]["samples"])
+            cells["ratio"] = self.ratio(cells, self.ours)
+            cells["met"] = None if cells["ratio"] is None else cells["ratio"] >= row.target
+        return results
+
+    def ratio(self, cells, name):
+        """ops/s of column name over the reference's in one row, or None if either is missing."""
+        mine, reference = cells.get(name, {}), cells.get(self.reference, {})
+        if "ops_per_s" in mine and "ops_per_s" in reference:
+            return mine["ops_per_s"] / reference["ops_per_s"]
+        return None
+
+    # ---- Reporting
+
+    def table(self, rows, columns, results, repeat):
+        """The results as text: ops/s per column, the ratio, the target and whether it is met."""
+        headings = [self.columns[name][0] for name in columns]
+        header = ["", *headings, "ours/tornado", "target", "met"]
+        body = []
+        for row in rows:
+            cells = results[row.name]
+            line = [row_label(row, cells["size"])]
+            for name in columns:
+                cell = cells[name]
+                line.append(rate(cell["ops_per_s"]) if "ops_per_s" in cell
+                            else "unavailable" if "unavailable" in cell else "error")
+            line.append("-" if cells["ratio"] is None else f"{cells['ratio']:.2f}x")
+            line.append(f">= {row.target:.1f}x")
+            line.append({None: "-", True: "yes", False: "NO"}[cells["met"]])
+            body.append(line)
+        widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
+
+        def fmt(line):
+            return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                             for i, (cell, w) in enumerate(zip(line, widths)))
+
+        out = [f"ops/s, median of {repeat} run{'s' if repeat > 1 else ''}, each in a fresh "
+               f"process; Python {platform.python_version()}, {platform.system()} "
+               f"{platform.machine()}, {os.cpu_count()} CPUs", fmt(header)]
+        out += [fmt(line) for line in body]
+        notes = {}
+        for row in rows:
+            for name in columns:
+                cell = results[row.name][name]
+                if "unavailable" in cell:
+                    notes[f"unavailable: {name}: {cell['unavailable']}"] = None
+                elif "error" in cell:
+                    notes[f"error: {row.name} on {name}: {cell['error']}"] = None
+        return "\n".join(out + list(notes))
+
+    def tick_label(self, row, cells):
+        """The row, wrapped, and the reference's own rate: the 1.0 every bar is measured against."""
+        label = textwrap.fill(row_label(row, cells["size"]), 22)
+        reference = cells.get(self.reference, {})
+        return label + (f"\n(tornado: {rate(reference['ops_per_s'])} ops/s)"
+                        if "ops_per_s" in reference else "")
+
+    def plot(self, rows, columns, results, path):
+        """Bars of each column's ops/s over the reference's, per row, with the targets marked."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        others = [name for name in columns if name != self.reference]
+        width = 0.8 / max(1, len(others))
+        fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+        for i, name in enumerate(others):
+            xs = [r + (i - (len(others) - 1) / 2) * width for r in range(len(rows))]
+            ys = [self.ratio(results[row.name], name) or 0.0 for row in rows]
+            bars = ax.bar(xs, ys, width * 0.9, label=self.columns[name][0])
+            ax.bar_label(bars, labels=[f"{y:.2f}x" if y else "unavailable" for y in ys], fontsize=8)
+            if name == self.ours:
+                for x, row in zip(xs, rows):
+                    ax.hlines(row.target, x - width / 2, x + width / 2, colors="black",
+                              linestyles="dashed", label="target" if x == xs[0] else None)
+        ax.axhline(1.0, color="grey", linewidth=0.8)
+        ax.set_xticks(range(len(rows)), [self.tick_label(row, results[row.name]) for row in rows])
+        ax.set_ylabel(f"ops/s relative to {self.columns[self.reference][0]}")
+        ax.set_title("Speed relative to tornado 6 (same run; higher is faster)")
+        ax.legend(fontsize=8)
+        fig.savefig(path, dpi=150)
+        plt.close(fig)
+
+    # ---- The command line
+
+    def main(self, argv=None):
+        option, noun = f"--{self.option}", self.noun
+        parser = argparse.ArgumentParser(prog=f"python -m {self.module}",
+                                         description=self.description)
+        parser.add_argument("--repeat", type=int, help=f"runs per row and {noun} (default 3)")
+        parser.add_argument("--quick", action="store_true", help="sizes / 10 and one repeat")
+        parser.add_argument(option, dest="columns", metavar=self.option.upper(),
+                            default=",".join(self.columns),
+                            help=f"comma-separated, from {', '.join(self.columns)} (default: all)")
+        parser.add_argument("--rows", default=",".join(self.rows),
+                            help=f"comma-separated, from {', '.join(self.rows)} (default: all)")
+        parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+        parser.add_argument("--plot", metavar="PATH", help="write a bar chart of the ratios (PNG)")
+        parser.add_argument("--timeout", type=float, default=SAFETY_TIMEOUT,
+                            help=f"seconds one {noun} run may take (default {SAFETY_TIMEOUT:g})")
+        parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+        parser.add_argument("--child", nargs=2, metavar=("ROW", "COLUMN"), help=argparse.SUPPRESS)
+        parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+        args = parser.parse_args(argv)
+
+        if args.child:
+            print(json.dumps(self.measure(*args.child, args.size, args.timeout)))
+            return 0
+
+        columns = _choose(parser, option, args.columns, self.columns)
+        rows = [self.rows[name] for name in _choose(parser, "--rows", args.rows, self.rows)]
+        repeat = args.repeat or (1 if args.quick else 3)
+        if repeat < 1:
+            parser.error("--repeat must be at least 1")
+
+        def progress(line):
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+
+        results = self.run_all(rows, columns, repeat, 10 if args.quick else 1, args.timeout,
+                               progress)
+        print(self.table(rows, columns, results, repeat))
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps({
+                "python": platform.python_version(),
+                "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "repeat": repeat,
+                "quick": args.quick,
+                self.option: {name: self.columns[name][0] for name in columns},
+                "targets": {row.name: row.target for row in rows},
+                "labels": {row.name: row_label(row, results[row.name]["size"]) for row in rows},
+                "results": results,
+            }, indent=2) + "\n")
+        if args.plot:
+            Path(args.plot).parent.mkdir(parents=True, exist_ok=True)
+            self.plot(rows, columns, results, args.plot)
+        # unavailable columns are reported, not failures; a run that broke is one
+        broken = any("error" in results[row.name][name] for row in rows for name in columns)
+        return 1 if broken else 0
+
+
+def describe(exc):
+    """"TimeoutError: Operation timed out", or the type alone if the message is empty."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _choose(parser, option, text, known):
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        parser.error(f"{option}: unknown {', '.join(unknown) or '(none given)'}; "
+                     f"choose from {', '.join(known)}")
+    return names
+
+
+def rate(ops):
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if ops >= scale:
+            return f"{ops / scale:.3g}{unit}"
+    return f"{ops:.3g}"
+
+
+def size_label(n):
+    """1e6, 1e5, 10k: the row names of the reference notes."""
+    return f"{n // 1000}k" if n % 1000 == 0 and n < 10**5 else f"{n:.0e}".replace("e+0", "e")
+
+
+def row_label(row, n):
+    return f"{size_label(n)} {row.what}"

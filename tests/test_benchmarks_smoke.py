@@ -1,0 +1,96 @@
+"""Every benchmark runs to the end on every implementation it compares.
+
+A smoke test only: it checks that every row is measured and reports a positive rate,
+never how fast anything is (speed is judged by the ratios the benchmarks print, on a
+quiet machine, not by a test).
+"""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks.harness import Benchmark, Row
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# benchmark module -> (the option naming its columns, the columns, the rows); the
+# columns are the registry's names in conftest.py, plus asyncio
+BENCHMARKS = {
+    "ioloop": ("loops", ["pollioloop", "tornado", "asyncio"], ["callbacks", "timers", "echo"]),
+    "coroutine": ("impls", ["gen", "tornado", "scheduler", "asyncio"],
+                  ["spawn", "moments", "switches"]),
+}
+CELLS = [(name, column) for name, (_, columns, _) in BENCHMARKS.items() for column in columns]
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `--quick` run of a benchmark on all its columns, made once per module:
+    its exit status and stdout, its JSON and the path of its plot."""
+    runs = {}
+
+    def run(name):
+        if name not in runs:
+            option, columns, _ = BENCHMARKS[name]
+            out = tmp_path_factory.mktemp(name)
+            done = subprocess.run(
+                [sys.executable, "-m", f"benchmarks.{name}", "--quick", "--quiet",
+                 f"--{option}", ",".join(columns), "--json", str(out / f"{name}.json"),
+                 "--plot", str(out / f"{name}.png")],
+                cwd=ROOT, capture_output=True, text=True, timeout=600,
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            runs[name] = done, json.loads((out / f"{name}.json").read_text()), out / f"{name}.png"
+        return runs[name]
+
+    return run
+
+
+@pytest.mark.parametrize("name", BENCHMARKS)
+def test_quick_run_prints_every_row_and_writes_the_plot(quick_run, name):
+    done, report, png = quick_run(name)
+    option, columns, rows = BENCHMARKS[name]
+    for row in rows:
+        assert report["labels"][row] in done.stdout
+    assert list(report[option]) == columns
+    assert png.read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(("name", "column"), CELLS)
+def test_every_row_has_a_positive_rate(quick_run, name, column):
+    _, report, _ = quick_run(name)
+    for row in BENCHMARKS[name][2]:
+        cell = report["results"][row][column]
+        if "unavailable" in cell:
+            pytest.skip(f"unavailable: {column}: {cell['unavailable']}")
+        assert cell["ops_per_s"] > 0, (row, cell)
+        assert len(cell["samples"]) == 1  # --quick means one repeat
+
+
+class _Subject:
+    def close(self):
+        pass
+
+
+def _missing():
+    raise ImportError("No module named 'impls.half_written'")
+
+
+def test_a_column_that_cannot_load_is_reported_unavailable():
+    """In the child and in the table, with the reason; the others are still measured."""
+    bench = Benchmark(
+        module="benchmarks.none", description="",
+        rows={"r": Row("r", "ops", 10, 1.0, lambda *_: 0.5)},
+        columns={"mine": ("ours", _missing), "ref": ("reference", _Subject)},
+        ours="mine", reference="ref",
+    )
+    assert bench.measure("r", "mine", 10, 1.0) == {
+        "unavailable": "ImportError: No module named 'impls.half_written'"}
+    assert bench.measure("r", "ref", 10, 1.0) == {"seconds": 0.5, "ops_per_s": 20.0}
+    cells = {"size": 10, "mine": {"unavailable": "ImportError: gone"},
+             "ref": {"samples": [20.0], "ops_per_s": 20.0}, "ratio": None, "met": None}
+    text = bench.table([bench.rows["r"]], ["mine", "ref"], {"r": cells}, 1)
+    assert "unavailable" in text.splitlines()[2]
+    assert text.splitlines()[-1] == "unavailable: mine: ImportError: gone"
