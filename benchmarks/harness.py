@@ -43,6 +43,11 @@ class Row:
     workload: Callable  # (subject, n, timeout) -> seconds
 
 
+def target_label(target):
+    """1.5 as "1.5", 1.25 as "1.25": one decimal unless the target needs two."""
+    return f"{target:.1f}" if round(target, 1) == target else f"{target:.2f}"
+
+
 def version_label(distribution, name=None):
     """"tornado 6.6.1": a column heading with the installed version, if there is one."""
     try:
@@ -148,7 +153,7 @@ class Benchmark:
     def table(self, rows, columns, results, repeat):
         """The results as text: ops/s per column, the ratio, the target and whether it is met."""
         headings = [self.columns[name][0] for name in columns]
-        header = ["", *headings, "ours/tornado", "target", "met"]
+        header = ["", *headings, f"{self.ours}/{self.reference}", "target", "met"]
         body = []
         for row in rows:
             cells = results[row.name]
@@ -158,7 +163,7 @@ class Benchmark:
                 line.append(rate(cell["ops_per_s"]) if "ops_per_s" in cell
                             else "unavailable" if "unavailable" in cell else "error")
             line.append("-" if cells["ratio"] is None else f"{cells['ratio']:.2f}x")
-            line.append(f">= {row.target:.1f}x")
+            line.append(f">= {target_label(row.target)}x")
             line.append({None: "-", True: "yes", False: "NO"}[cells["met"]])
             body.append(line)
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
@@ -185,7 +190,7 @@ class Benchmark:
         """The row, wrapped, and the reference's own rate: the 1.0 every bar is measured against."""
         label = textwrap.fill(row_label(row, cells["size"]), 22)
         reference = cells.get(self.reference, {})
-        return label + (f"\n(tornado: {rate(reference['ops_per_s'])} ops/s)"
+        return label + (f"\n({self.reference}: {rate(reference['ops_per_s'])} ops/s)"
                         if "ops_per_s" in reference else "")
 
     def plot(self, rows, columns, results, path):
@@ -210,7 +215,8 @@ class Benchmark:
         ax.axhline(1.0, color="grey", linewidth=0.8)
         ax.set_xticks(range(len(rows)), [self.tick_label(row, results[row.name]) for row in rows])
         ax.set_ylabel(f"ops/s relative to {self.columns[self.reference][0]}")
-        ax.set_title("Speed relative to tornado 6 (same run; higher is faster)")
+        ax.set_title(f"Speed relative to {self.columns[self.reference][0]} "
+                     "(same run; higher is faster)")
         ax.legend(fontsize=8)
         fig.savefig(path, dpi=150)
         plt.close(fig)
