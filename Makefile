@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The system packages the README names (Debian names); `make system-deps` installs them.
-DEBIAN_PACKAGES := python3-venv python3-dev build-essential
+DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
 export NO_MKDOCS_2_WARNING := 1
 
 .PHONY: serve test site book bench system-deps clean

@@ -45,7 +45,7 @@ REGISTRY = {
         "threaded": Impl("impls.greenlet.threaded"),
         "greenlet": Impl("greenlet", reference=True),
     },
-    "loop": {
+    "libev": {
         "pyloop": Impl("impls.libev.pyloop"),
         "corecext": Impl("gevent.libev.corecext", reference=True),
         "corecffi": Impl("gevent.libev.corecffi", reference=True),
@@ -115,8 +115,8 @@ def _load(impl):
 def pytest_generate_tests(metafunc):
     """Run every test that names a subject once per implementation of it."""
     for subject, registered in REGISTRY.items():
-        if subject not in metafunc.fixturenames or subject in metafunc._arg2fixturedefs:
-            continue  # TRANSITIONAL: a fixture of that name wins (until "loop" is renamed)
+        if subject not in metafunc.fixturenames:
+            continue
         impls = metafunc.config._switchyard_choice.get(subject) or registered
         params = []
         for name, impl in impls.items():
