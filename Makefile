@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test site book bench system-deps clean
+.PHONY: serve test site book bench gevent-tests system-deps clean
 
 serve: $(STAMP)  ## build the web site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -26,6 +26,10 @@ book: $(STAMP)  ## the book into _build/sphinx/
 bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
 	$(BIN)/python -m benchmarks.ioloop
 	$(BIN)/python -m benchmarks.coroutine
+	$(BIN)/python -m benchmarks.libev
+
+gevent-tests: $(STAMP)  ## gevent's own loop-level tests on each of our loops and gevent's
+	$(BIN)/python -m coursetools.gevent_suite
 
 system-deps:  ## as root on Debian: the system packages the README names
 	apt-get update -qq
@@ -34,7 +38,8 @@ system-deps:  ## as root on Debian: the system packages the README names
 clean:
 	rm -rf $(VENV) site _build .cache build *.egg-info
 
-$(STAMP): pyproject.toml
+# Reinstalled when the build inputs change, so an edited .pyx is compiled again.
+$(STAMP): pyproject.toml setup.py $(wildcard impls/*/*.pyx impls/*/*.pxd impls/*/*.h)
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11) and "Switchyard needs Python 3.11 or newer; set PYTHON=python3.x")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

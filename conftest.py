@@ -47,6 +47,7 @@ REGISTRY = {
     },
     "libev": {
         "pyloop": Impl("impls.libev.pyloop"),
+        "core": Impl("impls.libev.core"),
         "corecext": Impl("gevent.libev.corecext", reference=True),
         "corecffi": Impl("gevent.libev.corecffi", reference=True),
     },

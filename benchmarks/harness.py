@@ -13,6 +13,9 @@ benchmark:
   the ratio ours/reference, the target and whether it is met;
 - a column whose factory raises (ours before it is written) is ``unavailable``, with
   the reason under the table; a run that breaks is an ``error`` and the exit status is 1;
+- a benchmark may name further ratios (``also``), each a column over another with
+  targets for some rows, shown after the main one (benchmarks.libev: core/corecext,
+  then pyloop/corecffi);
 - ``--quick``, ``--repeat``, ``--rows``, the column option, ``--json``, ``--plot``,
   ``--timeout`` and ``--quiet`` mean the same in every benchmark.
 """
@@ -57,6 +60,19 @@ def version_label(distribution, name=None):
 
 
 @dataclasses.dataclass(frozen=True)
+class Comparison:
+    """A further ratio, column ours over column reference, reported beside the main one."""
+
+    ours: str
+    reference: str
+    targets: dict  # row name -> the ratio aimed for; a row not named has no target
+
+    @property
+    def label(self):
+        return f"{self.ours}/{self.reference}"
+
+
+@dataclasses.dataclass(frozen=True)
 class Benchmark:
     module: str  # "benchmarks.ioloop": what `python -m` runs, for the parent and each child
     description: str  # one line, for --help
@@ -66,6 +82,7 @@ class Benchmark:
     reference: str  # ... and the one it is over
     option: str = "loops"  # the option that picks columns, and their key in the JSON
     noun: str = "loop"  # what a column is, in --help
+    also: tuple = ()  # further Comparisons, each shown after the main ratio
 
     # ---- The child: one measurement in a fresh process
 
@@ -139,11 +156,17 @@ class Benchmark:
                     cells[name]["ops_per_s"] = statistics.median(cells[name]["samples"])
             cells["ratio"] = self.ratio(cells, self.ours)
             cells["met"] = None if cells["ratio"] is None else cells["ratio"] >= row.target
+            for also in self.also:  # under its label: {"ratio", "target", "met"}
+                ratio = self.ratio(cells, also.ours, also.reference)
+                target = also.targets.get(row.name)
+                cells[also.label] = {"ratio": ratio, "target": target,
+                                     "met": None if None in (ratio, target) else ratio >= target}
         return results
 
-    def ratio(self, cells, name):
-        """ops/s of column name over the reference's in one row, or None if either is missing."""
-        mine, reference = cells.get(name, {}), cells.get(self.reference, {})
+    def ratio(self, cells, name, reference=None):
+        """ops/s of column name over the reference's (the main one unless named) in one
+        row, or None if either is missing."""
+        mine, reference = cells.get(name, {}), cells.get(reference or self.reference, {})
         if "ops_per_s" in mine and "ops_per_s" in reference:
             return mine["ops_per_s"] / reference["ops_per_s"]
         return None
@@ -154,6 +177,8 @@ class Benchmark:
         """The results as text: ops/s per column, the ratio, the target and whether it is met."""
         headings = [self.columns[name][0] for name in columns]
         header = ["", *headings, f"{self.ours}/{self.reference}", "target", "met"]
+        for also in self.also:
+            header += [also.label, "target", "met"]
         body = []
         for row in rows:
             cells = results[row.name]
@@ -162,9 +187,10 @@ class Benchmark:
                 cell = cells[name]
                 line.append(rate(cell["ops_per_s"]) if "ops_per_s" in cell
                             else "unavailable" if "unavailable" in cell else "error")
-            line.append("-" if cells["ratio"] is None else f"{cells['ratio']:.2f}x")
-            line.append(f">= {target_label(row.target)}x")
-            line.append({None: "-", True: "yes", False: "NO"}[cells["met"]])
+            line += ratio_cells(cells["ratio"], row.target, cells["met"])
+            for also in self.also:
+                cell = cells[also.label]
+                line += ratio_cells(cell["ratio"], cell["target"], cell["met"])
             body.append(line)
         widths = [max(len(line[i]) for line in [header, *body]) for i in range(len(header))]
 
@@ -202,7 +228,8 @@ class Benchmark:
 
         others = [name for name in columns if name != self.reference]
         width = 0.8 / max(1, len(others))
-        fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
+        fig, ax = plt.subplots(figsize=(max(7, 2.2 * len(rows)), 3.8),  # room for each label
+                               layout="constrained")
         for i, name in enumerate(others):
             xs = [r + (i - (len(others) - 1) / 2) * width for r in range(len(rows))]
             ys = [self.ratio(results[row.name], name) or 0.0 for row in rows]
@@ -270,6 +297,8 @@ class Benchmark:
                 "quick": args.quick,
                 self.option: {name: self.columns[name][0] for name in columns},
                 "targets": {row.name: row.target for row in rows},
+                **({"also": {also.label: also.targets for also in self.also}}
+                   if self.also else {}),
                 "labels": {row.name: row_label(row, results[row.name]["size"]) for row in rows},
                 "results": results,
             }, indent=2) + "\n")
@@ -279,6 +308,13 @@ class Benchmark:
         # unavailable columns are reported, not failures; a run that broke is one
         broken = any("error" in results[row.name][name] for row in rows for name in columns)
         return 1 if broken else 0
+
+
+def ratio_cells(ratio, target, met):
+    """One comparison's cells in a row of the table: the ratio, the target, whether met."""
+    return ["-" if ratio is None else f"{ratio:.2f}x",
+            "-" if target is None else f">= {target_label(target)}x",
+            {None: "-", True: "yes", False: "NO"}[met]]
 
 
 def describe(exc):

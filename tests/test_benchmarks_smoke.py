@@ -21,6 +21,8 @@ BENCHMARKS = {
     "ioloop": ("loops", ["pollioloop", "tornado", "asyncio"], ["callbacks", "timers", "echo"]),
     "coroutine": ("impls", ["gen", "tornado", "scheduler", "asyncio"],
                   ["spawn", "moments", "switches"]),
+    "libev": ("loops", ["core", "pyloop", "corecext", "corecffi"],
+              ["callbacks", "timers", "switches", "echo"]),
 }
 CELLS = [(name, column) for name, (_, columns, _) in BENCHMARKS.items() for column in columns]
 
@@ -67,6 +69,17 @@ def test_every_row_has_a_positive_rate(quick_run, name, column):
             pytest.skip(f"unavailable: {column}: {cell['unavailable']}")
         assert cell["ops_per_s"] > 0, (row, cell)
         assert len(cell["samples"]) == 1  # --quick means one repeat
+
+
+def test_the_libev_benchmark_also_compares_pyloop_with_corecffi(quick_run):
+    """Its second ratio, beside core/corecext: a column in the table, a cell in the JSON."""
+    done, report, _ = quick_run("libev")
+    assert "core/corecext" in done.stdout and "pyloop/corecffi" in done.stdout
+    assert report["also"] == {"pyloop/corecffi": {"callbacks": 1.2}}
+    for row in BENCHMARKS["libev"][2]:
+        cell = report["results"][row]["pyloop/corecffi"]
+        assert cell["ratio"] > 0
+        assert cell["target"] == (1.2 if row == "callbacks" else None)
 
 
 class _Subject:
