@@ -16,8 +16,13 @@ is run, unchanged, on each loop:
   to the end;
 - the environment is the one gevent's own runner sets up (``gevent.testing.testrunner``:
   warnings on, ``PYTHONDEVMODE``, the fault handler);
-- a run that overruns ``--timeout`` is killed with its process group (a test may fork);
+- a test that hangs or kills its process is an error of that test, and the tests after
+  it run on in a new process; a module that overruns ``--timeout`` is killed with its
+  process group (a test may fork);
 - a loop whose module cannot be imported is ``unavailable``, with the import error.
+
+What this runner shares with `coursetools.greenlet_suite` (the child's result object,
+the process handling, `Expect`, `check`, the table) is in `coursetools.upstream_suite`.
 
 ``EXPECTED`` says, for every (module, loop), what must happen: every test passes, or a
 named test fails for a stated reason, or a named test is known to be flaky and then
@@ -28,21 +33,17 @@ this command prints the counts as a table, module down, loop across.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import os
-import signal
-import subprocess
 import sys
 import tempfile
-import time
-import unittest
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent  # the repository; children run from here
+from coursetools import upstream_suite
+from coursetools.upstream_suite import PASS, ROOT, Expect, Run  # noqa: F401 (the API)
+
 PACKAGE = "gevent.tests"
 TIMEOUT = 60.0  # seconds one module may take on one loop before it is killed
+TEST_TIMEOUT = 30.0  # seconds one test may take before it counts as hung
 
 # name -> the class GEVENT_LOOP names; ours first, then gevent's own. Any other loop
 # is named by its class's dotted path ("mypkg.myloop.loop") and expected to pass all.
@@ -75,28 +76,6 @@ MODULES = [
 
 # ---- What must happen
 
-
-@dataclasses.dataclass(frozen=True)
-class Expect:
-    """What one module must do on one loop: every test passes (or is skipped by
-    gevent's own test code), except the tests named here, each with its reason.
-
-    ``fails``: must fail; one that passes is a mismatch too, so that a fixed failure
-    is noticed and this table updated. ``flaky``: may fail on the module's run; each
-    one that does is run again, alone, in a fresh process, and must pass then.
-    ``excluded``: runs and is counted, but its outcome is not judged, because a second
-    run would not settle it either.
-    """
-
-    fails: dict = dataclasses.field(default_factory=dict)  # test id -> reason
-    flaky: dict = dataclasses.field(default_factory=dict)
-    excluded: dict = dataclasses.field(default_factory=dict)
-
-    def named(self):
-        return {**self.fails, **self.flaky, **self.excluded}
-
-
-PASS = Expect()
 
 # The test ids below are unittest's, without the module: "Class.test_method".
 TIMER_RESOLUTION = Expect(fails={
@@ -179,34 +158,6 @@ def expected(module, loop):
 # ---- One module on one loop, in a fresh process
 
 
-@dataclasses.dataclass
-class Run:
-    """The outcome of one module on one loop.
-
-    ``status`` is "ok" (the tests ran; see the lists), "timeout", "crash" (no result:
-    the process died, or the module did not import) or "unavailable" (the loop's module
-    does not import; ``detail`` says why).
-    """
-
-    status: str
-    passed: list = dataclasses.field(default_factory=list)
-    failed: dict = dataclasses.field(default_factory=dict)  # test id -> traceback
-    errors: dict = dataclasses.field(default_factory=dict)  # test id -> traceback
-    skipped: dict = dataclasses.field(default_factory=dict)  # test id -> reason
-    detail: str = ""  # why it did not run, or the end of its output
-    seconds: float = 0.0
-    rerun: dict = dataclasses.field(default_factory=dict)  # flaky test id -> "passed"/"failed"
-
-    @property
-    def broken(self):
-        """Test ids that failed or raised."""
-        return {**self.failed, **self.errors}
-
-    def counts(self):
-        return {"passed": len(self.passed), "failed": len(self.failed),
-                "errors": len(self.errors), "skipped": len(self.skipped)}
-
-
 def environment(loop):
     """The child's environment: gevent's own runner's settings, and the loop to use."""
     env = dict(os.environ)
@@ -226,13 +177,7 @@ _unavailable = {}  # loop -> reason, or None if it imports; one check per proces
 def unavailable(loop):
     """Why the loop's module cannot be imported ("ImportError: ..."), or None."""
     if loop not in _unavailable:
-        module = loop_path(loop).rpartition(".")[0]
-        done = subprocess.run(
-            [sys.executable, "-c", f"import {module}"], cwd=ROOT, capture_output=True,
-            text=True, timeout=60)
-        lines = done.stderr.strip().splitlines()
-        _unavailable[loop] = (None if done.returncode == 0
-                              else lines[-1] if lines else f"exit status {done.returncode}")
+        _unavailable[loop] = upstream_suite.import_error(loop_path(loop).rpartition(".")[0])
     return _unavailable[loop]
 
 
@@ -242,190 +187,52 @@ def run_module(module, loop, tests=(), timeout=TIMEOUT):
     if reason is not None:
         return Run("unavailable", detail=reason)
     with tempfile.TemporaryDirectory() as tmp:
-        result = Path(tmp, "result.json")
-        command = [sys.executable, "-m", __spec__.name, "--child", module, str(result),
-                   *tests]
-        started = time.monotonic()
-        child = subprocess.Popen(command, cwd=ROOT, env=environment(loop),
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                 text=True, start_new_session=True)  # its own group
-        try:
-            output, _ = child.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(child.pid, signal.SIGKILL)  # the child and anything it forked
-            output, _ = child.communicate()
-            return Run("timeout", detail=f"killed after {timeout:g} s; output ends:\n"
-                       + tail(output), seconds=time.monotonic() - started)
-        seconds = time.monotonic() - started
-        if not result.exists():
-            return Run("crash", detail=f"exit status {child.returncode}; output ends:\n"
-                       + tail(output), seconds=seconds)
-        outcome = json.loads(result.read_text())
-    return Run("ok", outcome["passed"], outcome["failed"], outcome["errors"],
-               outcome["skipped"], detail=tail(output), seconds=seconds)
+        command = [sys.executable, "-m", __spec__.name, "--child", module]
+        return upstream_suite.run_child(command, environment(loop), Path(tmp, "result.json"),
+                                        timeout, tests, expected(module, loop).hangs)
 
 
 def run_pair(module, loop, timeout=TIMEOUT):
     """Run a module on a loop; give each known-flaky test that failed a second run."""
-    run = run_module(module, loop, timeout=timeout)
-    flaky = expected(module, loop).flaky
-    for test in sorted(set(run.broken) & set(flaky)):
-        again = run_module(module, loop, [test], timeout=timeout)
-        run.rerun[test] = "passed" if again.status == "ok" and not again.broken else "failed"
-    return run
+    return upstream_suite.rerun_flaky(
+        run_module(module, loop, timeout=timeout), expected(module, loop),
+        lambda tests: run_module(module, loop, tests, timeout=timeout))
 
 
 def check(module, loop, run):
     """Problems with a run against EXPECTED, one message each; [] if it is as expected."""
-    if run.status != "ok":
-        return [f"{module} on {loop}: {run.status}: {run.detail}"]
-    expect = expected(module, loop)
-    problems = []
-    for test, trace in sorted(run.broken.items()):
-        if test in expect.fails or test in expect.excluded:
-            continue
-        if test in expect.flaky and run.rerun.get(test) == "passed":
-            continue
-        again = " (and again on its second run, alone)" if test in run.rerun else ""
-        problems.append(f"{module} on {loop}: {test} failed{again}:\n{trace}")
-    for test, reason in sorted(expect.fails.items()):
-        if test in run.passed:
-            problems.append(f"{module} on {loop}: {test} was expected to fail ({reason}) "
-                            "but passed: update EXPECTED")
-    ran = {*run.passed, *run.broken, *run.skipped}
-    for test in sorted(expect.named()):
-        if test not in ran:  # a typo, or gevent renamed it: the entry would never apply
-            problems.append(f"{module} on {loop}: EXPECTED names {test}, which did not run")
-    return problems
-
-
-def tail(text, lines=25):
-    return "\n".join(text.strip().splitlines()[-lines:])
-
-
-# ---- The child: one module under unittest, every outcome to a JSON file
-
-
-class _Recorder(unittest.TestResult):
-    """Every test's outcome by id; an expected failure counts as passed, an unexpected
-    success as failed (the test's own expectation did not hold)."""
-
-    def __init__(self):
-        super().__init__()
-        self.outcome = {"passed": [], "failed": {}, "errors": {}, "skipped": {}}
-
-    @staticmethod
-    def _id(test):
-        # "gevent.tests.test__hub.TestWaiter.test" -> "TestWaiter.test"; a module-level
-        # error (setUpModule, a failed import) keeps its whole description
-        return test.id().split(".", 3)[-1] if test.id().startswith(PACKAGE) else str(test)
-
-    def addSuccess(self, test):
-        self.outcome["passed"].append(self._id(test))
-
-    def addFailure(self, test, err):
-        super().addFailure(test, err)
-        self.outcome["failed"][self._id(test)] = self.failures[-1][1]
-
-    def addError(self, test, err):
-        super().addError(test, err)
-        self.outcome["errors"][self._id(test)] = self.errors[-1][1]
-
-    def addSkip(self, test, reason):
-        self.outcome["skipped"][self._id(test)] = reason
-
-    def addExpectedFailure(self, test, err):
-        self.outcome["passed"].append(self._id(test))
-
-    def addUnexpectedSuccess(self, test):
-        self.outcome["failed"][self._id(test)] = "unexpected success"
-
-    def addSubTest(self, test, subtest, err):
-        if err is not None:  # a failing subtest fails its test
-            self.addFailure(subtest, err)
+    return upstream_suite.check(f"{module} on {loop}", expected(module, loop), run)
 
 
 def child(module, result_path, tests):
-    """Import and run the module's tests (all, or the ids given); write the outcomes."""
-    name = f"{PACKAGE}.{module}"
-    loader = unittest.TestLoader()
-    recorder = _Recorder()
-    if tests:
-        suite = loader.loadTestsFromNames([f"{name}.{test}" for test in tests])
-    else:
-        suite = loader.loadTestsFromName(name)  # imports it: a script runs here
-    if suite.countTestCases() == 0 and not tests:
-        # a script, not a TestCase module: it ran on import, and got to the end
-        recorder.outcome["passed"].append(f"{module} (script)")
-    suite.run(recorder)
-    Path(result_path).write_text(json.dumps(recorder.outcome))
-    return 0
+    """In the child: run the module's tests (all, or the ids given), record each."""
+    return upstream_suite.run_tests(f"{PACKAGE}.{module}", result_path, tests, TEST_TIMEOUT)
 
 
 # ---- The table
 
 
-KINDS = ("passed", "failed", "errors", "skipped")
-
-
 def notes(module, loop, run):
     """How each test EXPECTED names fared in a run, one line each."""
-    expect, lines = expected(module, loop), []
-    for test in sorted(expect.named()):
-        if test in run.broken:
-            how = ("failed, as expected" if test in expect.fails
-                   else "failed, excluded from the verdict" if test in expect.excluded
-                   else f"failed, then {run.rerun.get(test, 'did not run')} on its second run")
-            lines.append(f"{module} on {loop}: {test} {how}")
-    return lines
+    return upstream_suite.notes(f"{module} on {loop}", expected(module, loop), run)
 
 
 def table(results, modules, loops):
     """Module down, loop across: passed/failed/errors/skipped per cell, a total per loop,
     then how the tests EXPECTED names fared."""
-    header = ["", *loops]
-    body, remarks = [], []
-    for module in modules:
-        line = [module]
-        for loop in loops:
-            run = results[module, loop]
-            if run.status != "ok":
-                line.append(run.status + "  ")
-                continue
-            remarks += notes(module, loop, run)
-            flag = "!" if check(module, loop, run) else "*" if run.broken else " "
-            line.append("/".join(str(len(getattr(run, kind))) for kind in KINDS) + " " + flag)
-        body.append(line)
-    total = ["total"]
-    for loop in loops:
-        runs = [results[m, loop] for m in modules if results[m, loop].status == "ok"]
-        total.append("/".join(str(sum(len(getattr(r, kind)) for r in runs)) for kind in KINDS)
-                     + "  " if runs else "-  ")
-    rows = [header, *body, total]
-    widths = [max(len(line[i]) for line in rows) for i in range(len(header))]
-
-    def fmt(line):
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
-
     legend = ("passed/failed/errors/skipped tests per module, each module in a fresh process "
               "with GEVENT_LOOP set;\n* = as EXPECTED, with the failures it names (below), "
               "! = not as EXPECTED")
-    return "\n".join([legend, *map(fmt, rows), *remarks])
+    return upstream_suite.table(
+        results, modules, loops,
+        lambda module, loop, run: (check(module, loop, run), notes(module, loop, run)), legend)
 
 
 def run_all(modules, loops, jobs, timeout, progress=lambda line: None):
-    pairs = [(m, l) for m in modules for l in loops]
     for loop in loops:
         unavailable(loop)  # once, before the pool
-
-    def one(pair):
-        run = run_pair(*pair, timeout=timeout)
-        progress(f"{pair[0]:<28} {pair[1]:<9} {run.status:<11} {run.seconds:5.1f} s")
-        return run
-
-    with ThreadPoolExecutor(jobs) as pool:
-        return dict(zip(pairs, pool.map(one, pairs)))
+    return upstream_suite.run_all([(m, l) for m in modules for l in loops],
+                                  lambda m, l: run_pair(m, l, timeout=timeout), jobs, progress)
 
 
 def main(argv=None):
@@ -464,17 +271,8 @@ def main(argv=None):
             print(line, file=sys.stderr, flush=True)
 
     results = run_all(modules, loops, args.jobs, args.timeout, progress)
-    print(table(results, modules, loops))
-    problems = []
-    for loop in loops:
-        if unavailable(loop):
-            print(f"unavailable: {loop}: {unavailable(loop)}")
-    for (module, loop), run in results.items():
-        if run.status != "unavailable":
-            problems += check(module, loop, run)
-    for problem in problems:
-        print(f"\nNOT AS EXPECTED: {problem}")
-    return 1 if problems else 0
+    return upstream_suite.report(results, table(results, modules, loops),
+                                 {loop: unavailable(loop) for loop in loops}, check)
 
 
 if __name__ == "__main__":
