@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test site book bench gevent-tests system-deps clean
+.PHONY: serve test site book bench gevent-tests greenlet-tests system-deps clean
 
 serve: $(STAMP)  ## build the web site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -27,9 +27,14 @@ bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
 	$(BIN)/python -m benchmarks.ioloop
 	$(BIN)/python -m benchmarks.coroutine
 	$(BIN)/python -m benchmarks.libev
+	$(BIN)/python -m benchmarks.greenlet
+	$(BIN)/python -m benchmarks.hub
 
 gevent-tests: $(STAMP)  ## gevent's own loop-level tests on each of our loops and gevent's
 	$(BIN)/python -m coursetools.gevent_suite
+
+greenlet-tests: $(STAMP)  ## greenlet's own API tests on each of our greenlets and the real one
+	$(BIN)/python -m coursetools.greenlet_suite
 
 system-deps:  ## as root on Debian: the system packages the README names
 	apt-get update -qq

@@ -32,6 +32,9 @@ class Impl:
 
 
 # ---- The registry: subject -> implementation name -> where it lives
+
+HUB_PAIRS = [f"{greenlet}_{loop}" for greenlet in ("stackswitch", "greenlet", "threaded")
+             for loop in ("core", "pyloop", "corecext")]
 REGISTRY = {
     "coroutine": {
         "gen": Impl("impls.coroutine.gen"),
@@ -43,6 +46,7 @@ REGISTRY = {
     },
     "greenlet": {
         "threaded": Impl("impls.greenlet.threaded"),
+        "stackswitch": Impl("impls.greenlet.stackswitch"),
         "greenlet": Impl("greenlet", reference=True),
     },
     "libev": {
@@ -50,6 +54,21 @@ REGISTRY = {
         "core": Impl("impls.libev.core"),
         "corecext": Impl("gevent.libev.corecext", reference=True),
         "corecffi": Impl("gevent.libev.corecffi", reference=True),
+    },
+    # Our hub on each greenlet implementation over each loop (impls/hub/runtimes.py).
+    "hub": {
+        **{pair: Impl(f"impls.hub.runtimes:{pair}") for pair in HUB_PAIRS},
+        "gevent": Impl("impls.hub.runtimes:gevent", reference=True),
+    },
+    # The scenario suite's runtimes: each serves the same programs its own way
+    # (tests/conformance/scenario_runtimes.py); a hub runtime is our hub on a greenlet
+    # implementation over a loop, every pair of impls/hub/runtimes.py.
+    "runtime": {
+        "scheduler": Impl("scenario_runtimes:scheduler"),
+        "gen": Impl("scenario_runtimes:gen"),
+        **{f"hub_{pair}": Impl(f"scenario_runtimes:hub_{pair}") for pair in HUB_PAIRS},
+        "tornado": Impl("scenario_runtimes:tornado", reference=True),
+        "gevent": Impl("scenario_runtimes:gevent", reference=True),
     },
     "ioloop": {
         "pollioloop": Impl("impls.ioloop.pollioloop"),
@@ -137,11 +156,19 @@ def pytest_collection_modifyitems(config, items):
         subject, name, reference = impl.args
         item.user_properties.append(("switchyard", f"{subject}\t{name}"))
         fidelity = item.get_closest_marker("fidelity")
-        if fidelity is not None and reference:
-            # A fidelity test states a behaviour of the original that the reference
-            # changed: it must fail there, or the difference is no longer real.
+        if fidelity is not None and _behaves_like_the_reference(fidelity, name, reference):
+            # A fidelity test states where an implementation differs from the reference:
+            # it must fail there, or the difference is no longer real.
             reason = fidelity.args[0] if fidelity.args else "differs in the reference"
             item.add_marker(pytest.mark.xfail(strict=True, reason=reason))
+
+
+def _behaves_like_the_reference(fidelity, name, reference):
+    """Whether implementation `name` should fail a fidelity test as the reference does.
+    ``fidelity(reason)`` is a difference of all of ours; ``fidelity(reason, of=names)``
+    one of those named only, and the others must fail it as the reference does."""
+    differing = fidelity.kwargs.get("of")
+    return reference or (differing is not None and name not in differing)
 
 
 # ---- The matrix: tests down, implementations across

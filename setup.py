@@ -5,15 +5,22 @@ from here. An extension this platform cannot build is left out, with the reason 
 its module then reports itself unavailable, and the rest of the course installs.
 """
 import os
+import platform
 import sys
 
-from Cython.Build import cythonize
 from setuptools import Extension, setup
 
 
 def extensions():
-    """The extensions of the course, each with what keeps it from building here (or None)."""
+    """The extensions of the course that can build here. Each comes with what keeps it
+    from building (None if nothing does); those that cannot are skipped, saying why."""
     candidates = [
+        (Extension("impls.greenlet.stackswitch", ["impls/greenlet/stackswitch.pyx"],
+                   include_dirs=["impls/greenlet"],  # where the generated C finds its header
+                   depends=["impls/greenlet/switch_x86_64.h"],
+                   extra_compile_args=["-fcf-protection=none"],  # see switch_x86_64.h
+                   optional=True),  # a failed compilation (no C compiler?) fails only this
+         stackswitch_unsupported()),
         (Extension("impls.libev.core", ["impls/libev/core.pyx"], libraries=["ev"]),
          libev_missing()),
     ]
@@ -23,8 +30,19 @@ def extensions():
             print(f"switchyard: not building {extension.name}: {reason}", file=sys.stderr)
         else:
             buildable.append(extension)
-    # The generated C goes to build/, out of the source tree.
-    return cythonize(buildable, build_dir="build", language_level=3)
+    return buildable
+
+
+def stackswitch_unsupported():
+    """Why impls.greenlet.stackswitch cannot build here: it switches x86-64 stacks with
+    its own assembly and saves the thread state of CPython 3.11 or 3.12."""
+    here = (f"{sys.implementation.name} {platform.python_version()} "
+            f"on {platform.machine()} {platform.system()}")
+    if sys.implementation.name != "cpython" or sys.version_info[:2] not in ((3, 11), (3, 12)):
+        return f"needs CPython 3.11 or 3.12, this is {here}"
+    if (platform.machine(), platform.system()) != ("x86_64", "Linux"):
+        return f"needs x86-64 Linux, this is {here}"
+    return None
 
 
 def libev_missing():
@@ -36,4 +54,6 @@ def libev_missing():
     return None
 
 
-setup(ext_modules=extensions())
+# Cython, a build requirement, compiles the .pyx sources; its C output stays in the
+# temporary build directory, out of the source tree.
+setup(ext_modules=extensions(), options={"build_ext": {"cython_c_in_temp": True}})

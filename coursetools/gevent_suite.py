@@ -22,24 +22,22 @@ is run, unchanged, on each loop:
 - a loop whose module cannot be imported is ``unavailable``, with the import error.
 
 What this runner shares with `coursetools.greenlet_suite` (the child's result object,
-the process handling, `Expect`, `check`, the table) is in `coursetools.upstream_suite`.
+the process handling, `Expect`, the command line, the table) is `upstream_suite.Suite`;
+``SUITE`` below is this one, and this module holds only what is gevent's.
 
 ``EXPECTED`` says, for every (module, loop), what must happen: every test passes, or a
 named test fails for a stated reason, or a named test is known to be flaky and then
-gets a second chance (it is run again, alone, in a fresh process). `check` compares a
-run with it; ``tests/test_gevent_suite.py`` asserts that comparison once per pair, and
-this command prints the counts as a table, module down, loop across.
+gets a second chance (it is run again, alone, in a fresh process). ``SUITE.check``
+compares a run with it; ``tests/test_gevent_suite.py`` asserts that comparison once per
+pair, and this command prints the counts as a table, module down, loop across.
 """
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-import tempfile
-from pathlib import Path
 
 from coursetools import upstream_suite
-from coursetools.upstream_suite import PASS, ROOT, Expect, Run  # noqa: F401 (the API)
+from coursetools.upstream_suite import PASS, Expect
 
 PACKAGE = "gevent.tests"
 TIMEOUT = 60.0  # seconds one module may take on one loop before it is killed
@@ -142,24 +140,14 @@ EXPECTED = {  # module -> loop -> Expect
     "test__destroy_default_loop": dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__refcount_core":        dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
 }
-assert list(EXPECTED) == MODULES and all(list(row) == list(LOOPS) for row in EXPECTED.values())
-
-
-def loop_path(loop):
-    """The class GEVENT_LOOP is given: a name of LOOPS, or a dotted path as it is."""
-    return LOOPS.get(loop, loop)
-
-
-def expected(module, loop):
-    """EXPECTED's entry; a loop that is not in LOOPS (a learner's) must pass every test."""
-    return EXPECTED.get(module, {}).get(loop, PASS)
 
 
 # ---- One module on one loop, in a fresh process
 
 
-def environment(loop):
-    """The child's environment: gevent's own runner's settings, and the loop to use."""
+def environment(loop_class, folder):
+    """The child's environment: gevent's own runner's settings, and the loop to use
+    (``package.module.Class``). The child needs no files: folder stays empty."""
     env = dict(os.environ)
     env.pop("PYTHONSAFEPATH", None)  # gevent's runner drops it too
     env.setdefault("PYTHONFAULTHANDLER", "true")
@@ -167,41 +155,8 @@ def environment(loop):
     env.setdefault("PYTHONWARNINGS", "default,default::DeprecationWarning,"
                                      "default::ResourceWarning")
     env.setdefault("GEVENTTEST_QUIET", "1")
-    env["GEVENT_LOOP"] = loop_path(loop)
+    env["GEVENT_LOOP"] = loop_class
     return env
-
-
-_unavailable = {}  # loop -> reason, or None if it imports; one check per process
-
-
-def unavailable(loop):
-    """Why the loop's module cannot be imported ("ImportError: ..."), or None."""
-    if loop not in _unavailable:
-        _unavailable[loop] = upstream_suite.import_error(loop_path(loop).rpartition(".")[0])
-    return _unavailable[loop]
-
-
-def run_module(module, loop, tests=(), timeout=TIMEOUT):
-    """Run one gevent test module (or some of its tests, by id) on one loop."""
-    reason = unavailable(loop)
-    if reason is not None:
-        return Run("unavailable", detail=reason)
-    with tempfile.TemporaryDirectory() as tmp:
-        command = [sys.executable, "-m", __spec__.name, "--child", module]
-        return upstream_suite.run_child(command, environment(loop), Path(tmp, "result.json"),
-                                        timeout, tests, expected(module, loop).hangs)
-
-
-def run_pair(module, loop, timeout=TIMEOUT):
-    """Run a module on a loop; give each known-flaky test that failed a second run."""
-    return upstream_suite.rerun_flaky(
-        run_module(module, loop, timeout=timeout), expected(module, loop),
-        lambda tests: run_module(module, loop, tests, timeout=timeout))
-
-
-def check(module, loop, run):
-    """Problems with a run against EXPECTED, one message each; [] if it is as expected."""
-    return upstream_suite.check(f"{module} on {loop}", expected(module, loop), run)
 
 
 def child(module, result_path, tests):
@@ -209,71 +164,20 @@ def child(module, result_path, tests):
     return upstream_suite.run_tests(f"{PACKAGE}.{module}", result_path, tests, TEST_TIMEOUT)
 
 
-# ---- The table
-
-
-def notes(module, loop, run):
-    """How each test EXPECTED names fared in a run, one line each."""
-    return upstream_suite.notes(f"{module} on {loop}", expected(module, loop), run)
-
-
-def table(results, modules, loops):
-    """Module down, loop across: passed/failed/errors/skipped per cell, a total per loop,
-    then how the tests EXPECTED names fared."""
-    legend = ("passed/failed/errors/skipped tests per module, each module in a fresh process "
-              "with GEVENT_LOOP set;\n* = as EXPECTED, with the failures it names (below), "
-              "! = not as EXPECTED")
-    return upstream_suite.table(
-        results, modules, loops,
-        lambda module, loop, run: (check(module, loop, run), notes(module, loop, run)), legend)
-
-
-def run_all(modules, loops, jobs, timeout, progress=lambda line: None):
-    for loop in loops:
-        unavailable(loop)  # once, before the pool
-    return upstream_suite.run_all([(m, l) for m in modules for l in loops],
-                                  lambda m, l: run_pair(m, l, timeout=timeout), jobs, progress)
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(prog=f"python -m {__spec__.name}",
-                                     description=__doc__.split("\n\n")[0].strip())
-    parser.add_argument("--loops", default=",".join(LOOPS),
-                        help=f"comma-separated, from {', '.join(LOOPS)} or loop classes "
-                             "as package.module.Class (default: the four)")
-    parser.add_argument("--modules", default=",".join(MODULES),
-                        help="comma-separated gevent.tests modules (default: the list in "
-                             "this module)")
-    parser.add_argument("--jobs", "-j", type=int, default=2,
-                        help="modules run at once (default 2)")
-    parser.add_argument("--timeout", type=float, default=TIMEOUT,
-                        help=f"seconds one module may take on one loop (default {TIMEOUT:g})")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
-    parser.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    if args.child:
-        module, result_path, *tests = args.child
-        return child(module, result_path, tests)
-
-    loops = [name.strip() for name in args.loops.split(",") if name.strip()]
-    modules = [name.strip() for name in args.modules.split(",") if name.strip()]
-    for name in loops:
-        if name not in LOOPS and "." not in name:
-            parser.error(f"--loops: unknown {name}; choose from {', '.join(LOOPS)}, "
-                         "or give a loop class as package.module.Class")
-    for name in modules:
-        if name not in EXPECTED:
-            parser.error(f"--modules: {name} is not in the list of modules that accept "
-                         "any loop")
-
-    def progress(line):
-        if not args.quiet:
-            print(line, file=sys.stderr, flush=True)
-
-    results = run_all(modules, loops, args.jobs, args.timeout, progress)
-    return upstream_suite.report(results, table(results, modules, loops),
-                                 {loop: unavailable(loop) for loop in loops}, check)
+SUITE = upstream_suite.Suite(
+    command=__spec__.name, doc=__doc__, columns=LOOPS, modules=MODULES, expected=EXPECTED,
+    timeout=TIMEOUT,
+    module_of=lambda loop_class: loop_class.rpartition(".")[0],  # drop the class's name
+    environment=environment, child=child,
+    option="loops",
+    option_help=f"comma-separated, from {', '.join(LOOPS)} or loop classes as "
+                "package.module.Class (default: the four)",
+    other="a loop class as package.module.Class",
+    column="loop",
+    modules_named="gevent.tests modules", modules_are="accept any loop",
+    told="with GEVENT_LOOP set",
+)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(SUITE.main())

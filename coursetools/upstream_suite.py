@@ -12,14 +12,17 @@
   which the process is killed with its process group (a test may fork or start scripts);
 - an implementation whose module cannot be imported is "unavailable", with the error;
 - an `Expect` per (module, implementation) names each test that may fail, with the reason;
-  `check` holds a `Run` to it, `table` prints the counts, module down, implementation
-  across.
+  `Suite.check` holds a `Run` to it, `Suite.table` prints the counts, module down,
+  implementation across, and `Suite.main` is the command line of both;
+- `pytest_params` and `assert_as_expected` make it one pytest test per pair.
 
-What differs (the implementations, how a child finds them, where the test modules come
-from) stays in the two suites.
+Each suite is a `Suite`: what differs (the implementations, the modules and what they
+must do, how a child process is prepared, the words of its command line) is in its
+fields, given by the two suite modules.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import faulthandler
 import json
@@ -27,8 +30,10 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -103,41 +108,226 @@ class Run:
 KINDS = ("passed", "failed", "errors", "skipped")
 
 
-def check(label, expect, run):
-    """Problems with a run against its Expect, one message each, each starting with label
-    ("test__hub on pyloop"); [] if it is as expected."""
-    if run.status != "ok":
-        return [f"{label}: {run.status}: {run.detail}"]
-    problems, fails = [], {**expect.fails, **expect.hangs}
-    for test, trace in sorted(run.broken.items()):
-        if test in fails or test in expect.excluded:
-            continue
-        if test in expect.flaky and run.rerun.get(test) == "passed":
-            continue
-        again = " (and again on its second run, alone)" if test in run.rerun else ""
-        problems.append(f"{label}: {test} failed{again}:\n{trace}")
-    for test, reason in sorted(fails.items()):
-        if test in run.passed:
-            problems.append(f"{label}: {test} was expected to fail ({reason}) "
-                            "but passed: update EXPECTED")
-    ran = {*run.passed, *run.broken, *run.skipped}
-    for test in sorted(expect.named()):
-        if test not in ran:  # a typo, or upstream renamed it: the entry would never apply
-            problems.append(f"{label}: EXPECTED names {test}, which did not run")
-    return problems
+# ---- A suite: one library's test modules on its implementations
 
 
-def notes(label, expect, run):
-    """How each test the Expect names fared in a run, one line each."""
-    lines = []
-    for test in sorted(expect.named()):
-        if test in run.broken:
-            how = ("failed, as expected" if test in expect.fails
-                   else "failed (it is known to hang), as expected" if test in expect.hangs
-                   else "failed, excluded from the verdict" if test in expect.excluded
-                   else f"failed, then {run.rerun.get(test, 'did not run')} on its second run")
-            lines.append(f"{label}: {test} {how}")
-    return lines
+@dataclasses.dataclass(frozen=True)
+class Suite:
+    """One library's test modules, each run on each implementation, and the command that
+    does it. The fields are what the two suites differ in; the methods, what they share.
+
+    An implementation (a "column": the table has one per implementation) is a name of
+    ``columns``, or any other target as it is (a learner's own: given on the command line
+    or to ``pytest --impl``), which must pass every test.
+    """
+
+    command: str  # the suite's module: `python -m command` runs it, and its children
+    doc: str  # that module's docstring; its first paragraph is the --help description
+    columns: dict  # name -> target: what the child is told to use
+    modules: list  # the library's test modules, in the table's order
+    expected: dict  # module -> column name -> Expect, for every module and column
+    timeout: float  # seconds one module may take on one column, unless told otherwise
+    module_of: Callable  # target -> the module that must import, else "unavailable"
+    environment: Callable  # (target, an empty temporary folder) -> the child's environment;
+    # it puts in the folder whatever the child needs
+    child: Callable  # (module, result path, test ids) -> exit status: calls `run_tests`
+    # The words of the command line and of the table, each suite's own:
+    option: str  # "loops": --loops chooses the columns
+    option_help: str  # its --help
+    other: str  # what else it takes, in its error: "a loop class as package.module.Class"
+    column: str  # one column, in the --timeout help: "loop"
+    modules_named: str  # what they are, in the --modules help: "gevent.tests modules"
+    modules_are: str  # why they are the ones, in its error: "accept any loop"
+    told: str  # how a child is told its column, in the table's legend: "with GEVENT_LOOP set"
+
+    def __post_init__(self):
+        # a row per module, in order, each naming every column: nothing left to a default
+        assert list(self.expected) == self.modules, "EXPECTED must list MODULES, in order"
+        assert all(list(row) == list(self.columns) for row in self.expected.values()), \
+            "each row of EXPECTED must name every column, in order"
+
+    def target(self, column):
+        """What the child is told: the target of a name of columns, or column as it is."""
+        return self.columns.get(column, column)
+
+    def expect(self, module, column):
+        """EXPECTED's entry; a column that is not in columns must pass every test."""
+        return self.expected.get(module, {}).get(column, PASS)
+
+    def unavailable(self, column):
+        """Why the column's module cannot be imported ("ImportError: ..."), or None."""
+        return import_error(self.module_of(self.target(column)))
+
+    # ---- Running
+
+    def run_module(self, module, column, tests=(), timeout=None):
+        """Run one test module (or some of its tests, by id) on one column."""
+        reason = self.unavailable(column)
+        if reason is not None:
+            return Run("unavailable", detail=reason)
+        with tempfile.TemporaryDirectory() as tmp:
+            env = self.environment(self.target(column), Path(tmp))
+            command = [sys.executable, "-m", self.command, "--child", module]
+            return run_child(command, env, Path(tmp, "result.json"), timeout or self.timeout,
+                             tests, self.expect(module, column).hangs)
+
+    def run_pair(self, module, column, timeout=None):
+        """Run a module on a column; give each flaky test that failed a second run, alone,
+        in a fresh process."""
+        run = self.run_module(module, column, timeout=timeout)
+        for test in sorted(set(run.broken) & set(self.expect(module, column).flaky)):
+            again = self.run_module(module, column, [test], timeout)
+            passed = again.status == "ok" and not again.broken
+            run.rerun[test] = "passed" if passed else "failed"
+        return run
+
+    def run_all(self, modules, columns, jobs, timeout=None, progress=lambda line: None):
+        """run_pair for every module on every column, jobs at once: {(module, column):
+        Run}."""
+        for column in columns:
+            self.unavailable(column)  # once each, before the threads ask
+        pairs = [(module, column) for module in modules for column in columns]
+
+        def one(pair):
+            run = self.run_pair(*pair, timeout=timeout)
+            progress(f"{pair[0]:<28} {pair[1]:<12} {run.status:<11} {run.seconds:5.1f} s")
+            return run
+
+        with ThreadPoolExecutor(jobs) as pool:
+            return dict(zip(pairs, pool.map(one, pairs)))
+
+    # ---- Judging
+
+    def check(self, module, column, run):
+        """Problems with a run against EXPECTED, one message each, each starting with
+        "module on column"; [] if it is as expected."""
+        label, expect = f"{module} on {column}", self.expect(module, column)
+        if run.status != "ok":
+            return [f"{label}: {run.status}: {run.detail}"]
+        problems, fails = [], {**expect.fails, **expect.hangs}
+        for test, trace in sorted(run.broken.items()):
+            if test in fails or test in expect.excluded:
+                continue
+            if test in expect.flaky and run.rerun.get(test) == "passed":
+                continue
+            again = " (and again on its second run, alone)" if test in run.rerun else ""
+            problems.append(f"{label}: {test} failed{again}:\n{trace}")
+        for test, reason in sorted(fails.items()):
+            if test in run.passed:
+                problems.append(f"{label}: {test} was expected to fail ({reason}) "
+                                "but passed: update EXPECTED")
+        ran = {*run.passed, *run.broken, *run.skipped}
+        for test in sorted(expect.named()):
+            if test not in ran:  # a typo, or upstream renamed it: the entry would never apply
+                problems.append(f"{label}: EXPECTED names {test}, which did not run")
+        return problems
+
+    def notes(self, module, column, run):
+        """How each test EXPECTED names fared in a run, one line each."""
+        expect, lines = self.expect(module, column), []
+        for test in sorted(expect.named()):
+            if test in run.broken:
+                again = run.rerun.get(test, "did not run")
+                how = ("failed, as expected" if test in expect.fails
+                       else "failed (it is known to hang), as expected"
+                       if test in expect.hangs
+                       else "failed, excluded from the verdict" if test in expect.excluded
+                       else f"failed, then {again} on its second run")
+                lines.append(f"{module} on {column}: {test} {how}")
+        return lines
+
+    def table(self, results, modules, columns):
+        """Module down, column across: passed/failed/errors/skipped per cell, a total per
+        column, then how the tests EXPECTED names fared."""
+        header = ["", *columns]
+        body, remarks = [], []
+        for module in modules:
+            line = [module]
+            for column in columns:
+                run = results[module, column]
+                if run.status != "ok":
+                    line.append(run.status + "  ")
+                    continue
+                remarks += self.notes(module, column, run)
+                flag = "!" if self.check(module, column, run) else "*" if run.broken else " "
+                line.append("/".join(str(len(getattr(run, kind))) for kind in KINDS) + " "
+                            + flag)
+            body.append(line)
+        total = ["total"]
+        for column in columns:
+            runs = [results[m, column] for m in modules if results[m, column].status == "ok"]
+            total.append("/".join(str(sum(len(getattr(r, kind)) for r in runs))
+                                  for kind in KINDS) + "  " if runs else "-  ")
+        rows = [header, *body, total]
+        widths = [max(len(line[i]) for line in rows) for i in range(len(header))]
+
+        def fmt(line):
+            return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
+                             for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
+
+        legend = ("passed/failed/errors/skipped tests per module, each module in a fresh "
+                  f"process {self.told};\n* = as EXPECTED, with the failures it names "
+                  "(below), ! = not as EXPECTED")
+        return "\n".join([legend, *map(fmt, rows), *remarks])
+
+    # ---- The command line
+
+    def parser(self):
+        parser = argparse.ArgumentParser(prog=f"python -m {self.command}",
+                                         description=self.doc.split("\n\n")[0].strip())
+        parser.add_argument(f"--{self.option}", default=",".join(self.columns),
+                            help=self.option_help)
+        parser.add_argument("--modules", default=",".join(self.modules),
+                            help=f"comma-separated {self.modules_named} (default: the list "
+                                 "in this module)")
+        parser.add_argument("--jobs", "-j", type=int, default=2,
+                            help="modules run at once (default 2)")
+        parser.add_argument("--timeout", type=float, default=self.timeout,
+                            help=f"seconds one module may take on one {self.column} "
+                                 f"(default {self.timeout:g})")
+        parser.add_argument("--quiet", action="store_true",
+                            help="no progress lines on stderr")
+        # the parent starts each child as `python -m command --child MODULE RESULT [TEST...]`
+        parser.add_argument("--child", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+        return parser
+
+    def main(self, argv=None):
+        """Print the table of the modules and columns asked for, the columns that are
+        unavailable and every problem `check` finds; the exit status: 1 if any."""
+        parser = self.parser()
+        args = parser.parse_args(argv)
+        if args.child:
+            module, result_path, *tests = args.child
+            return self.child(module, result_path, tests)
+
+        columns = [name.strip() for name in getattr(args, self.option).split(",")
+                   if name.strip()]
+        modules = [name.strip() for name in args.modules.split(",") if name.strip()]
+        for name in columns:
+            if name not in self.columns and "." not in name:
+                parser.error(f"--{self.option}: unknown {name}; choose from "
+                             f"{', '.join(self.columns)}, or give {self.other}")
+        for name in modules:
+            if name not in self.expected:
+                parser.error(f"--modules: {name} is not in the list of modules that "
+                             f"{self.modules_are}")
+
+        def progress(line):
+            if not args.quiet:
+                print(line, file=sys.stderr, flush=True)
+
+        results = self.run_all(modules, columns, args.jobs, args.timeout, progress)
+        print(self.table(results, modules, columns))
+        for column in columns:
+            reason = self.unavailable(column)
+            if reason is not None:
+                print(f"unavailable: {column}: {reason}")
+        problems = [problem for (module, column), run in results.items()
+                    if run.status != "unavailable"
+                    for problem in self.check(module, column, run)]
+        for problem in problems:
+            print(f"\nNOT AS EXPECTED: {problem}")
+        return 1 if problems else 0
 
 
 # ---- The parent: one module on one implementation, in fresh processes
@@ -225,14 +415,6 @@ def _one_process(command, env, timeout):
 def _empty():
     return {"passed": [], "failed": {}, "errors": {}, "skipped": {}, "finished": [],
             "done": False}
-
-
-def rerun_flaky(run, expect, run_again):
-    """Give each flaky test that failed a second run, alone: run_again([test]) -> Run."""
-    for test in sorted(set(run.broken) & set(expect.flaky)):
-        again = run_again([test])
-        run.rerun[test] = "passed" if again.status == "ok" and not again.broken else "failed"
-    return run
 
 
 def tail(text, lines=25):
@@ -336,61 +518,35 @@ def _flatten(suite):
             yield test
 
 
-# ---- The table, and running many pairs
+# ---- For pytest: one test per (module, column), in tests/test_*_suite.py
 
 
-def table(results, modules, columns, judge, legend):
-    """Module down, implementation across: passed/failed/errors/skipped per cell, a total
-    per column, then the remarks. judge(module, column, run) -> (problems, remarks)."""
-    header = ["", *columns]
-    body, remarks = [], []
-    for module in modules:
-        line = [module]
-        for column in columns:
-            run = results[module, column]
-            if run.status != "ok":
-                line.append(run.status + "  ")
-                continue
-            problems, lines = judge(module, column, run)
-            remarks += lines
-            flag = "!" if problems else "*" if run.broken else " "
-            line.append("/".join(str(len(getattr(run, kind))) for kind in KINDS) + " " + flag)
-        body.append(line)
-    total = ["total"]
-    for column in columns:
-        runs = [results[m, column] for m in modules if results[m, column].status == "ok"]
-        total.append("/".join(str(sum(len(getattr(r, kind)) for r in runs)) for kind in KINDS)
-                     + "  " if runs else "-  ")
-    rows = [header, *body, total]
-    widths = [max(len(line[i]) for line in rows) for i in range(len(header))]
+def pytest_params(suite, config, subject, references, own=lambda target: target):
+    """(module, column) for every module on every column, or on the implementations
+    ``pytest --impl subject=...`` chose (conftest.py leaves them on config): a column of
+    the suite by its name, any other as own(its target) makes it, what the suite takes.
+    Each is marked for conftest's matrix, as the library's own if its name is in
+    references."""
+    import pytest  # here, not at the top: the command line runs without it
 
-    def fmt(line):
-        return "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w)
-                         for i, (cell, w) in enumerate(zip(line, widths))).rstrip()
-
-    return "\n".join([legend, *map(fmt, rows), *remarks])
+    chosen = getattr(config, "_switchyard_choice", {}).get(subject)
+    columns = {name: name for name in suite.columns}  # the name in the matrix -> the suite's
+    if chosen:
+        columns = {name: name if name in suite.columns else own(impl.target)
+                   for name, impl in chosen.items()}
+    return [pytest.param(module, column, id=f"{module}-{name}",
+                         marks=pytest.mark.impl(subject, name, name in references))
+            for module in suite.modules for name, column in columns.items()]
 
 
-def run_all(pairs, run_pair, jobs, progress=lambda line: None):
-    """run_pair(module, column) -> Run for every pair, jobs at once: {pair: Run}."""
-    def one(pair):
-        run = run_pair(*pair)
-        progress(f"{pair[0]:<28} {pair[1]:<12} {run.status:<11} {run.seconds:5.1f} s")
-        return run
+def assert_as_expected(suite, module, column):
+    """The test of one pair: skipped if the column is unavailable, else every problem
+    `Suite.check` finds fails it."""
+    import pytest
 
-    with ThreadPoolExecutor(jobs) as pool:
-        return dict(zip(pairs, pool.map(one, pairs)))
-
-
-def report(results, table, unavailable, check):
-    """Print the table, the implementations that are unavailable ({name: reason or None})
-    and every problem check(module, column, run) finds; the exit status: 1 if any."""
-    print(table)
-    for column, reason in unavailable.items():
-        if reason is not None:
-            print(f"unavailable: {column}: {reason}")
-    problems = [problem for (module, column), run in results.items()
-                if run.status != "unavailable" for problem in check(module, column, run)]
-    for problem in problems:
-        print(f"\nNOT AS EXPECTED: {problem}")
-    return 1 if problems else 0
+    reason = suite.unavailable(column)
+    if reason is not None:
+        pytest.skip(f"unavailable: {reason}")
+    problems = suite.check(module, column, suite.run_pair(module, column))
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)

@@ -1,9 +1,12 @@
-"""The greenlet contract: every test runs on ours (``threaded``) and on greenlet 3.
+"""The greenlet contract: every test runs on ours (``threaded``, ``stackswitch``) and on
+greenlet 3.
 
 ``greenlet`` is the implementation's namespace: ``greenlet.greenlet``,
 ``greenlet.getcurrent``, ``greenlet.GreenletExit``, ``greenlet.error``,
 ``greenlet.settrace``, ``greenlet.gettrace``. A test marked ``fidelity`` states where the
-thread model knowingly differs from greenlet: it runs on ours and must fail on greenlet.
+implementations knowingly differ from greenlet: it passes on ours and must fail on
+greenlet. Most of them are differences of the thread model alone (``of=THREAD_MODEL``):
+they must fail on ``stackswitch`` too, which behaves as greenlet does there.
 
 No test may hang or leak: a watchdog ends the process (dumping every thread's stack) if
 a test runs too long, helper threads are joined with a timeout, and after each test,
@@ -29,6 +32,7 @@ WATCHDOG = 60.0  # seconds: a test still running after this has hung; the proces
 JOIN = 10.0  # seconds a helper thread may take
 
 VAR = contextvars.ContextVar("VAR", default="unset")
+THREAD_MODEL = ("threaded",)  # the implementations where the fidelity tests pass
 
 
 @pytest.fixture(autouse=True)
@@ -886,6 +890,19 @@ def test_settrace_sees_switch_and_throw(greenlet):
     ]
 
 
+def test_settrace_sees_a_switch_to_oneself(greenlet):
+    events = []
+    previous = greenlet.settrace(lambda event, args: events.append((event, args[0] is args[1])))
+    try:
+        me = greenlet.getcurrent()
+        assert me.switch(1) == 1
+        with pytest.raises(KeyError):
+            me.throw(KeyError)
+    finally:
+        greenlet.settrace(previous)
+    assert events == [("switch", True), ("throw", True)]
+
+
 def test_settrace_is_per_thread(greenlet):
     previous = greenlet.settrace(lambda event, args: None)
     try:
@@ -910,15 +927,17 @@ def test_tracer_that_raises_is_removed_and_its_error_raised(greenlet):
     assert_still_switching(greenlet)
 
 
-# ---- Where the thread model knowingly differs (fidelity: must fail on greenlet)
+# ---- Where ours knowingly differ (fidelity: must fail on greenlet)
 
 
-@pytest.mark.fidelity("greenlet: all the greenlets of a thread run on that thread")
+@pytest.mark.fidelity(
+    "greenlet: all the greenlets of a thread run on that thread", of=THREAD_MODEL)
 def test_each_greenlet_runs_on_an_os_thread_of_its_own(greenlet):
     assert greenlet.greenlet(threading.get_ident).switch() != threading.get_ident()
 
 
-@pytest.mark.fidelity("greenlet: the first frame of a greenlet has no f_back")
+@pytest.mark.fidelity(
+    "greenlet: the first frame of a greenlet has no f_back", of=THREAD_MODEL)
 def test_first_frame_of_a_greenlet_sits_on_its_threads_frames(greenlet):
     main = greenlet.getcurrent()
 
@@ -931,7 +950,8 @@ def test_first_frame_of_a_greenlet_sits_on_its_threads_frames(greenlet):
     assert g.gr_frame.f_back is not None
 
 
-@pytest.mark.fidelity("greenlet: a started greenlet that never used contextvars has no context")
+@pytest.mark.fidelity(
+    "greenlet: a started greenlet that never used contextvars has no context", of=THREAD_MODEL)
 def test_started_greenlet_shows_a_context_even_if_it_never_used_one(greenlet):
     main = greenlet.getcurrent()
     g = greenlet.greenlet(main.switch)
@@ -939,7 +959,8 @@ def test_started_greenlet_shows_a_context_even_if_it_never_used_one(greenlet):
     assert isinstance(g.gr_context, contextvars.Context)
 
 
-@pytest.mark.fidelity("greenlet: a running greenlet's gr_context is the live context itself")
+@pytest.mark.fidelity(
+    "greenlet: a running greenlet's gr_context is the live context itself", of=THREAD_MODEL)
 def test_running_greenlets_gr_context_is_a_copy(greenlet):
     def run():
         VAR.set("before")
@@ -950,7 +971,8 @@ def test_running_greenlets_gr_context_is_a_copy(greenlet):
     assert greenlet.greenlet(run).switch() == "before"
 
 
-@pytest.mark.fidelity("greenlet can replace the context of a started greenlet")
+@pytest.mark.fidelity(
+    "greenlet can replace the context of a started greenlet", of=THREAD_MODEL)
 def test_context_of_a_started_greenlet_cannot_be_replaced(greenlet):
     g = suspended_greenlet(greenlet)
     with pytest.raises(NotImplementedError):
@@ -968,7 +990,8 @@ def test_greenlet_starts_with_a_fresh_recursion_depth(greenlet, modest_recursion
     assert there > here + 25  # greenlet: there is here, less a frame or two
 
 
-@pytest.mark.fidelity("greenlet frees a greenlet of an exited thread without running it")
+@pytest.mark.fidelity(
+    "greenlet frees a greenlet of an exited thread without running it", of=THREAD_MODEL)
 def test_greenlet_of_an_exited_thread_is_unwound_when_collected(greenlet):
     log = []
 
@@ -981,7 +1004,8 @@ def test_greenlet_of_an_exited_thread_is_unwound_when_collected(greenlet):
     assert [exc for exc, _ in log] == [greenlet.GreenletExit]
 
 
-@pytest.mark.fidelity("greenlet frees a greenlet of an exited thread without running it")
+@pytest.mark.fidelity(
+    "greenlet frees a greenlet of an exited thread without running it", of=THREAD_MODEL)
 def test_greenlet_of_an_exited_thread_that_will_not_die_is_reported(
         greenlet, capsys, no_hang_no_leftover_thread):
     log = []
@@ -1007,7 +1031,8 @@ def test_greenlet_of_an_exited_thread_that_will_not_die_is_reported(
     no_hang_no_leftover_thread.parked += 1  # no switch can reach it again: parked for good
 
 
-@pytest.mark.fidelity("greenlet frees a greenlet of an exited thread without running it")
+@pytest.mark.fidelity(
+    "greenlet frees a greenlet of an exited thread without running it", of=THREAD_MODEL)
 def test_greenlets_dropped_as_one_of_an_exited_thread_is_unwound_die_with_it(greenlet):
     log, held, victims = [], [], []
 

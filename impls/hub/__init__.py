@@ -1,0 +1,17 @@
+"""gevent's hub and cooperative sockets, on any greenlet implementation over any loop.
+
+    from impls.hub.runtime import Runtime
+    import greenlet
+    from impls.libev.pyloop import loop
+
+    gevent = Runtime(greenlet, loop)      # a namespace with gevent's public names
+    g = gevent.spawn(sum, [1, 2, 3])
+    g.join()                              # g runs only now: the spawner blocked
+    assert g.value == 6
+
+One module per idea: ``exceptions`` (gevent's errors), ``waiter`` (the one-shot
+rendezvous with the hub), ``hub`` (the greenlet that runs the loop), ``task`` (gevent's
+``Greenlet``), ``timeout``, ``waiting`` (sleep, wait, iwait, joinall), ``socket``,
+``server`` (a ``StreamServer``), ``runtime`` (binds them to one greenlet module and one
+loop class) and ``runtimes`` (ready-made pairs, and gevent itself, for the tests).
+"""
