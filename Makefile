@@ -9,13 +9,47 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test site book bench gevent-tests greenlet-tests system-deps clean
+.PHONY: serve test learn exercises-all test-without-extensions fuzz site book bench gevent-tests gevent-suite-whole greenlet-tests system-deps clean
 
 serve: $(STAMP)  ## build the web site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
 
 test: $(STAMP)  ## every test: conformance, walkthrough, both builds, notebooks
 	$(BIN)/python -m pytest -n 2
+
+learn: $(STAMP)  ## how to build it yourself: staged exercises graded by the conformance suite
+	@echo "Build it yourself, stage by stage (chapters/build-it-yourself/index.md):"
+	@echo "  $(BIN)/switchyard start ioloop     # a skeleton in mywork/ioloop/ (or scheduler, gen, greenlet, libev, hub)"
+	@echo "  $(BIN)/switchyard check --watch    # the stages in order, again on every save"
+	@echo "  $(BIN)/switchyard hint             # stuck? one hint at a time"
+	@echo "  $(BIN)/switchyard progress         # where you are, in every subject"
+	@echo "  $(BIN)/switchyard check --capstone # after the last stage: the scenario programs on your code"
+	@echo "Subjects, in the course's order: scheduler, ioloop, gen, greenlet, libev, hub (tests/conformance/stages/)"
+
+# `make test` checks every stage boundary of the scheduler and the IOLoop, and the skeleton
+# and ours of the others; this checks every boundary of every subject, and every capstone
+# (about a minute and a half of two cores).
+exercises-all: $(STAMP)  ## every stage of every exercise subject, filled up to each k
+	SWITCHYARD_EXERCISES_ALL=1 $(BIN)/python -m pytest -n 2 tests/test_exercises.py
+
+# What a machine without libev's headers, or whose CPU or Python the stack switch does not
+# support, gets from `make test`: a copy of the working tree (tracked and new files, not
+# ignored ones), built with both Cython extensions switched off (setup.py's
+# SWITCHYARD_WITHOUT), runs the whole suite. Every skip must then name its reason.
+test-without-extensions:  ## `make test` as on a machine where no Cython extension builds
+	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
+	git ls-files -z --cached --others --exclude-standard | \
+	    tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$$dir" && \
+	echo "switchyard: the suite on a copy built without the extensions, in $$dir" && \
+	SWITCHYARD_WITHOUT="core stackswitch" $(MAKE) -C "$$dir" test PYTHON=$(PYTHON)
+
+# Random programs, ours against the originals, with many more examples than `make test`
+# runs and a random seed, printed first; `make fuzz SEED=N` runs the same programs again.
+fuzz: $(STAMP)  ## the differential tests (tests/differential) with a large budget
+	@seed=$${SEED:-$$($(BIN)/python -c 'import random; print(random.getrandbits(32))')}; \
+	echo "switchyard: fuzzing with seed $$seed (again: make fuzz SEED=$$seed)"; \
+	SWITCHYARD_HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -n 2 tests/differential \
+	    --hypothesis-seed=$$seed
 
 site: $(STAMP)  ## the web site into site/
 	$(BIN)/mkdocs build --strict
@@ -32,6 +66,9 @@ bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
 
 gevent-tests: $(STAMP)  ## gevent's own loop-level tests on each of our loops and gevent's
 	$(BIN)/python -m coursetools.gevent_suite
+
+gevent-suite-whole: $(STAMP)  ## gevent's whole suite on our loops, each beside its reference (6-7 min)
+	$(BIN)/python -m coursetools.gevent_whole
 
 greenlet-tests: $(STAMP)  ## greenlet's own API tests on each of our greenlets and the real one
 	$(BIN)/python -m coursetools.greenlet_suite

@@ -98,22 +98,6 @@ C_INTERNALS = Expect(fails={  # tests of greenlet's C machinery, not of the API
         "(greenlet._C_API, PyGreenlet_Import); ours have no C API",
 })
 
-NO_REPR = Expect(fails={  # threaded.greenlet keeps object's repr
-    "TestRepr.test_main_while_running":
-        "repr: greenlet's is '<greenlet.greenlet object at ... (otid=...) current active "
-        "started main>'; the threaded model keeps object's",
-    "TestRepr.test_main_in_background": "repr: no greenlet-style repr ('... suspended "
-                                        "active started main>')",
-    "TestRepr.test_main_from_other_thread": "repr: no greenlet-style repr ('... suspended "
-                                            "active started main>')",
-    "TestRepr.test_initial": "repr: no greenlet-style repr ('... pending>')",
-    "TestRepr.test_dead": "repr: no greenlet-style repr ('... dead>')",
-    "TestMainGreenlet.test_main_greenlet_is_greenlet":
-        "repr: asserts 'main' in repr(getcurrent()), greenlet's repr of a main greenlet",
-    "TestMainGreenlet.test_main_greenlet_type_can_be_subclassed":
-        "repr: asserts 'main' in repr(getcurrent()), greenlet's repr of a main greenlet",
-})
-
 # Where a reason names a fidelity test, tests/conformance/test_greenlet.py states the
 # same difference of the thread model.
 GR_FRAME = (
@@ -157,7 +141,7 @@ THREADED_TRACING = Expect(fails={
     )
 })
 
-THREADED_GREENLET = C_INTERNALS | NO_REPR | Expect(fails={
+THREADED_GREENLET = C_INTERNALS | Expect(fails={
     "TestGreenlet.test_frame": GR_FRAME,
     "TestGreenlet.test_can_access_f_back_of_suspended_greenlet": GR_FRAME,
     "TestGreenlet.test_frames_always_exposed": GR_FRAME,
@@ -165,45 +149,13 @@ THREADED_GREENLET = C_INTERNALS | NO_REPR | Expect(fails={
         "a greenlet suspended in a thread that has exited: the model counts it dead at "
         "once and shows no gr_frame; greenlet shows the frame until it frees the greenlet "
         "(fidelity: test_greenlet_of_an_exited_thread_is_unwound_when_collected)",
-    "TestGreenlet.test_deepcopy":
-        "greenlet refuses copy.copy and copy.deepcopy (TypeError); the model's greenlet "
-        "is a plain Python object, which copy copies",
-    "TestGreenlet.test_instance_dict":
-        "del g.__dict__ must raise TypeError, as greenlet's C getset does; a Python "
-        "object's __dict__ can be deleted",
-    "TestGreenlet.test_two_recursive_children":
-        "sys.getrefcount of a greenlet that has just finished is 4, not 2: frames of the "
-        "model's switch() on its thread still refer to it until the next collection",
     "TestGreenlet.test_switch_to_dead_greenlet_with_unstarted_perverse_parent":
         "a subclass whose __getattribute__ answers None for every name: the model's "
         "__new__ looks its own method self._setup up by name and calls None (TypeError); "
         "greenlet's C code never looks its internals up on the instance",
-    "TestBrokenGreenlets.test_reentrant_switch_run_callable_has_del":
-        "order of events: greenlet drops the constructor's run callable while starting "
-        "the greenlet, so its __del__ switches to main before run_func runs; the model "
-        "drops it later, and run_func enters first",
-}, flaky={
-    "TestGreenlet.test_recursive_startup":
-        "a race in the model: __getattribute__('run') switches into the greenlet while "
-        "_start is reading its run, so the greenlet is started twice, two threads wait on "
-        "its one baton, and which of them takes the next switch decides the result: "
-        "usually 43, as in greenlet, sometimes 42 (about 1 run in 12 with four modules at "
-        "once on 2 vCPUs)",
-}, hangs={
-    "TestBrokenGreenlets.test_reentrant_switch_GreenletAlreadyStartedInPython":
-        "its script hangs: B.__getattribute__('run') "
-        "switches to b while c is starting b, a re-entrant start greenlet detects "
-        "(GreenletStartedWhileInPython); in the model a greenlet's thread then waits in "
-        "_wake_up to join the thread of an origin marked dead that never ends, and main "
-        "waits for c",
 })
 
-STACKSWITCH_GREENLET = C_INTERNALS | Expect(fails={
-    "TestGreenlet.test_instance_dict":
-        "g.__dict__ = g.__dict__: Cython makes a cdef class's __dict__ read-only "
-        "(AttributeError), where greenlet's C getset accepts a dict (and refuses others "
-        "with TypeError)",
-})
+STACKSWITCH_GREENLET = C_INTERNALS
 
 EXPECTED = {  # module -> implementation -> Expect
     "test_generator": dict(threaded=PASS, stackswitch=PASS, greenlet=PASS),

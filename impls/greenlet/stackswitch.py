@@ -8,6 +8,6 @@ import platform
 import sys
 
 raise ImportError(
-    f"impls.greenlet.stackswitch is not built for {sys.implementation.name} "
-    f"{platform.python_version()} on {platform.machine()} {platform.system()}: it "
-    "supports CPython 3.11 and 3.12 on x86-64 Linux only, where `pip install -e .` compiles it")
+    f"impls.greenlet.stackswitch is not built ({sys.implementation.name} "
+    f"{platform.python_version()}, {platform.machine()} {platform.system()}): `pip install -e .` "
+    "builds it on CPython 3.11 and 3.12 on x86-64 Linux, unless SWITCHYARD_WITHOUT names it")

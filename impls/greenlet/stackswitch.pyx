@@ -27,6 +27,10 @@ from posix.mman cimport (MADV_DONTNEED, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE
                          madvise, mmap, mprotect, munmap)
 from posix.unistd cimport _SC_PAGESIZE, sysconf
 
+cdef extern from "Python.h":  # for greenlet's __dict__ (see greenlet.__setattr__)
+    int PyObject_GenericSetAttr(object o, object name, PyObject *value) except -1
+    int PyObject_GenericSetDict(object o, object value, void *context) except -1
+
 __all__ = ["greenlet", "getcurrent", "GreenletExit", "error", "settrace", "gettrace"]
 
 
@@ -463,10 +467,10 @@ cdef class greenlet:
 
     def throw(self, typ=GreenletExit, val=None, tb=None, /):
         """Raise an exception in this greenlet where it is suspended; kill it by default."""
-        exc = _exception(typ, val, tb)  # bad arguments fail here, before any switch
-        if self._status == DEAD and isinstance(exc, GreenletExit):
-            return _switch(self, (exc,), None, None)  # as if it had just returned it
-        return _switch(self, (), None, exc)
+        thrown = [_exception(typ, val, tb)]  # bad arguments fail here, before any switch
+        if self._status == DEAD and isinstance(thrown[0], GreenletExit):
+            return _switch(self, (thrown.pop(),), None, None)  # as if it had returned it
+        return _switch(self, (), None, thrown)
 
     def __del__(self):
         # A suspended greenlet nobody can reach is killed, so that its finally blocks run
@@ -485,6 +489,25 @@ cdef class greenlet:
         if _alive(self):  # it caught GreenletExit and switched away: greenlet's warning
             print(f"GreenletExit did not kill {self!r}", file=sys.stderr)
             Py_INCREF(self)  # and its remedy: kept for good, never freed while suspended
+
+    def __setattr__(self, name, value):
+        # Cython makes a cdef class's __dict__ read-only; greenlet's takes any dict.
+        if name != "__dict__":
+            PyObject_GenericSetAttr(self, name, <PyObject *>value)
+        elif not isinstance(value, dict):
+            raise TypeError("__dict__ must be a dictionary")
+        else:
+            PyObject_GenericSetDict(self, value, NULL)  # Cython's own __dict__ slot
+
+    def __delattr__(self, name):
+        if name == "__dict__":
+            raise TypeError("__dict__ may not be deleted")
+        PyObject_GenericSetAttr(self, name, NULL)  # NULL: delete it
+
+    def __reduce__(self):
+        # copy and pickle ask for it; a greenlet's stack and frames cannot be copied.
+        name = "greenlet.greenlet" if type(self) is greenlet else type(self).__name__
+        raise TypeError(f"cannot serialize '{name}' object")  # greenlet's C type's name
 
     def __dealloc__(self):
         # Still holding a stack: a greenlet that can never run again (its thread has exited,
@@ -554,20 +577,24 @@ cdef object _frame_object(void *frame):
 # switch brought. Nothing between _resolve and the stack swap allocates, so neither the
 # garbage collector nor any Python code can run, and switch, in the middle.
 
-cdef object _switch(greenlet target, tuple args, dict kwargs, object error):
-    """Enter target, or the greenlet standing in for it, carrying args and kwargs, or an
-    error to raise there; return what the switch that brings us back carries."""
+cdef object _switch(greenlet target, tuple args, dict kwargs, list thrown):
+    """Enter target, or the greenlet standing in for it, carrying args and kwargs, or the
+    error in thrown (a list of one, or None) to raise there; return what the switch that
+    brings us back carries. The error is moved out of thrown, not copied: a greenlet
+    suspended here must not keep it alive, nor, through its traceback, the greenlets there."""
     cdef _ThreadState state = _thread_state()
     if state.deleteme:
         _kill_deleteme(state)
     target = _resolve(state, target)
     if target is state.current:  # a switch to oneself: nothing to swap, but traced
+        error = thrown.pop() if thrown else None
         if state.tracer is not None:
             error = _trace(state, target, error)
         if error is not None:
             raise error
         return _pack(args, kwargs)
-    state.args, state.kwargs, state.error = args, kwargs, error
+    state.args, state.kwargs = args, kwargs
+    state.error = thrown.pop() if thrown else None
     _swap(state, target)
     return _arrive(state, False)
 
@@ -738,7 +765,8 @@ cdef void _kill(greenlet g) noexcept:
         return
     parent, g._parent = g._parent, _thread_state().current
     try:
-        _switch(g, (), None, GreenletExit())
+        _switch(g, (), None, [GreenletExit(
+            "Killing the greenlet because all references have vanished.")])
     finally:
         g._parent = parent
 

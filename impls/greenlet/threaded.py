@@ -5,7 +5,7 @@ target's baton, releases it, and waits on its own. Slow on purpose (a thread per
 tens of microseconds a switch), the model states greenlet's rules with nothing hidden:
 contextvars and ``sys.exc_info()`` are per greenlet because they are per thread. Where
 threads cannot do what greenlet does (gr_frame, gr_context, recursion depth, greenlets of
-exited threads), the code says so where it happens.
+exited threads, thousands of greenlets at once), the code says so where it happens.
 
     >>> from impls.greenlet.threaded import greenlet, getcurrent
     >>> def doubler(x):
@@ -28,7 +28,8 @@ class GreenletExit(BaseException):
 
 
 class error(Exception):
-    """A switch that cannot be made: to a greenlet of another thread."""
+    """A switch that cannot be made: to a greenlet of another thread, or one that can never
+    come back (the model's own)."""
 
 
 # ---- The baton: which greenlet runs
@@ -42,12 +43,13 @@ class _Baton:
     suspended greenlet nobody refers to is collected (and killed), as in greenlet.
     """
 
-    __slots__ = ("lock", "message")
+    __slots__ = ("lock", "message", "waiting")
 
     def __init__(self):
         self.lock = threading.Lock()
         self.lock.acquire()
         self.message = None  # (origin, exception or None, args, kwargs), read on wake-up
+        self.waiting = False  # its thread waits for it in _wait: it cannot pass the turn on
 
 
 class _ThreadState:
@@ -61,6 +63,7 @@ class _ThreadState:
         self.trace = None  # the settrace() callback: per thread, as in greenlet
         self.deleteme = []  # greenlets collected by other threads, to kill here (_Doomed)
         self.unwinding = threading.Lock()  # held by who stands in for main, the thread gone
+        self.switches = 0  # hand-overs so far: a wait that sees it stand still may be lost
 
 
 _local = threading.local()  # per OS thread: .state, its _ThreadState; .baton, what it waits on
@@ -191,7 +194,7 @@ class greenlet:
     @property
     def gr_frame(self):
         """The frame a suspended greenlet switched away from; None if it is not suspended."""
-        if not self or self is self._state.current:
+        if not greenlet.__bool__(self) or self is self._state.current:  # not a subclass's
             return None
         frame = sys._current_frames().get(self._thread.ident)
         while frame is not None and frame.f_globals is globals():
@@ -217,7 +220,7 @@ class greenlet:
     def gr_context(self, context):
         if context is not None and type(context) is not contextvars.Context:
             raise TypeError("greenlet context must be a contextvars.Context or None")
-        if self:  # started and alive
+        if greenlet.__bool__(self):  # started and alive, whatever a subclass's says
             if self is self._state.current and self._state is not _thread_state():
                 raise ValueError(
                     "cannot set context of a greenlet that is running in a different thread")
@@ -232,14 +235,22 @@ class greenlet:
         One value comes alone, several as a tuple, none as (), keywords as a dict, both
         as (args, kwargs). A dead greenlet passes the switch on to its parent.
         """
-        return _switch(self, None, args, kwargs)
+        try:
+            return _switch(self, [None], args, kwargs)
+        except BaseException:
+            del self  # the traceback keeps this frame: it must not keep the greenlet alive
+            raise
 
     def throw(self, typ=GreenletExit, val=None, tb=None, /):
         """Raise an exception in this greenlet where it is suspended; kill it by default."""
-        exc = _exception(typ, val, tb)  # bad arguments fail here, before any switch
-        if self._dead and isinstance(exc, GreenletExit):
-            return _switch(self, None, (exc,), {})  # as if it had just returned the exception
-        return _switch(self, exc, (), {})
+        thrown = [_exception(typ, val, tb)]  # bad arguments fail here, before any switch
+        try:
+            if self._dead and isinstance(thrown[0], GreenletExit):
+                return _switch(self, [None], (thrown.pop(),), {})  # as if it had returned it
+            return _switch(self, thrown, (), {})
+        except BaseException:
+            del self  # as in switch()
+            raise
 
     def __del__(self):
         # A suspended greenlet nobody refers to is killed, as greenlet does on dealloc; not
@@ -248,29 +259,63 @@ class greenlet:
                 and not sys.is_finalizing()):
             _collect(self)
 
+    def __delattr__(self, name):
+        if name == "__dict__":  # a Python object's may go; greenlet's C getset refuses
+            raise TypeError("__dict__ may not be deleted")
+        super().__delattr__(name)
+
+    def __getstate__(self):
+        # copy and pickle ask for it; a copy of a greenlet would share its thread and baton.
+        name = "greenlet.greenlet" if type(self) is greenlet else type(self).__name__
+        raise TypeError(f"cannot serialize '{name}' object")  # greenlet's C type's name
+
+    def __repr__(self):
+        # In greenlet's words; otid tells the threads apart (greenlet's is its ThreadState).
+        state = _owner(self)
+        head = (f"<{type(self).__module__}.{type(self).__qualname__} object at {id(self):#x} "
+                f"(otid={id(state):#x})")
+        if self._state is None:
+            return f"{head} pending>"
+        if self.dead:
+            return f"{head} {'' if state.thread.is_alive() else '(thread exited) '}dead>"
+        here = self is state.current and state is getattr(_local, "state", None)
+        return (f"{head} {'current' if here else 'suspended'} active started"
+                f"{' main' if self._parent is None else ''}>")
+
 
 # ---- switch: hand the baton over, wait for it to come back
 
 
-def _switch(target, exc, args, kwargs):
-    """Make target run, carrying exc or args; return what the switch back to us brings."""
+def _switch(target, thrown, args, kwargs):
+    """Make target run, carrying args or the exception in thrown (a list of one, emptied as
+    it goes: the switcher must not keep it alive while it waits, nor, through its
+    traceback, the greenlets there); return what the switch back to us brings."""
     state, baton = _thread_state(), _local.baton
-    _hand_over(state, target, (state.current, exc, args, kwargs))
+    _hand_over(state, target, (state.current, thrown.pop(), args, kwargs))
+    del target  # nor may this frame, in the traceback of what the switch back raises
     return _unpack(*_wake_up(state, baton))
 
 
 def _hand_over(state, target, message):
     """Pass the baton to target, or to the greenlet standing in for it: that one runs now."""
-    _check_thread(state, target)
-    while target._dead:  # a dead greenlet's switches go to its parent
-        target = target._parent
-    if target._state is None:
-        _start(state, target)
+    target = _resolve(state, target)
     if not state.current._dead:  # what gr_context shows meanwhile (a dead one's: _finish)
         state.current._context = contextvars.copy_context()
-    state.current = target  # nothing from here allocates: no __del__ runs half-switched
-    target._baton.message = message
+    state.switches += 1
+    target._baton.message = message  # nothing from here allocates: no __del__ runs
+    state.current = target  # its turn, and its message is there already (see _wait)
     target._baton.lock.release()
+
+
+def _resolve(state, target):
+    """The greenlet a switch to target makes run: target, or its nearest ancestor that has
+    not finished; started if it has not started yet."""
+    while True:
+        _check_thread(state, target)
+        while target._dead:  # a dead greenlet's switches go to its parent
+            target = target._parent
+        if target._state is not None or _start(state, target):
+            return target
 
 
 def _owner(g):
@@ -290,27 +335,37 @@ def _check_thread(state, target):
                     f"\tCurrent:  {state.main!r}\n\tExpected: {owner.main!r}")
 
 
+MAX_THREADS = 2000  # then starting a greenlet fails at once: many thousands of threads crawl
+
+
 def _start(state, target):
     """A greenlet's first switch: its thread starts, and parks on the greenlet's baton.
+    False if reading run started it already (code there switched to it): look again.
 
     The thread takes run, and the Context to run it in: the given one, or a new, empty one.
     A new thread starts at recursion depth 0 (greenlet's greenlets inherit their starter's),
     and has its own threading.get_ident() and threading.local values.
     """
     run = target.run  # a missing run raises here, in the switcher, as in greenlet
+    if target._state is not None:
+        return False
+    if threading.active_count() >= MAX_THREADS:
+        raise error(f"the threaded model runs a greenlet on a thread of its own, and this "
+                    f"process has {threading.active_count()} threads (its limit: "
+                    f"MAX_THREADS = {MAX_THREADS})")
     context = contextvars.Context() if target._context is None else target._context
-    thread = threading.Thread(target=_run_greenlet, args=(state, target._baton, context, run),
+    start = [target._run, context, run]  # emptied by the thread as it starts (_outcome)
+    thread = threading.Thread(target=_run_greenlet, args=(state, target._baton, start),
                               daemon=True)  # a suspended greenlet does not keep Python up
     thread.start()
     target._run, target._state, target._thread = _NO_RUN, state, thread
+    return True
 
 
 def _wake_up(state, baton):
     """Wait for the baton; bury a finished origin, call the tracer, kill what was left to
     kill, then raise or return."""
-    # No timeout: a lost hand-over hangs, never passes silently. (A signal handler that
-    # raises, as Ctrl-C does, interrupts this wait in the main thread: a limit of the model.)
-    baton.lock.acquire()
+    _wait(state, baton)
     message, baton.message = baton.message, None
     origin, exc, args, kwargs = message
     if origin._dead:  # it handed us its outcome and its thread is ending: let it end first
@@ -320,8 +375,43 @@ def _wake_up(state, baton):
     del message, origin  # a traceback through this frame must not keep the origin alive
     state.deleteme.clear()  # greenlets collected where they could not be killed (_collect)
     if exc is not None:
-        raise exc
+        try:
+            raise exc
+        finally:  # its traceback holds this frame: no cycle, so it goes once it is caught
+            del exc
     return args, kwargs
+
+
+_POLL = 0.5  # seconds between two looks at a hand-over that may never come
+
+
+def _wait(state, baton):
+    """Take the baton when it is handed over. The thread's main greenlet also watches for a
+    hand-over that can never come, and raises error instead of waiting for ever."""
+    baton.waiting = True
+    try:
+        seen = None
+        while not baton.lock.acquire(timeout=_POLL):
+            if baton is state.main._baton:
+                seen = _lost_turn(state, seen)
+    finally:
+        baton.waiting = False
+
+
+def _lost_turn(state, seen):
+    """What the wait sees (the greenlet whose turn it is, the count of hand-overs), or None.
+    The turn is lost if that greenlet cannot pass it on, its thread being gone or waiting
+    for a baton nobody has (a model breakdown greenlet cannot have), and no hand-over came
+    since the last look: then the turn comes back to main, with the error."""
+    current = state.current
+    thread_gone = current._thread is not None and not current._thread.is_alive()
+    if not (thread_gone or current._baton.waiting and current._baton.message is None):
+        return None
+    if seen != (current, state.switches):
+        return current, state.switches
+    state.current = state.main
+    raise error(f"the model lost a switch: the turn is {current!r}'s, and its thread "
+                f"{'has exited' if thread_gone else 'waits for a switch that cannot come'}")
 
 
 def _unpack(args, kwargs):
@@ -353,21 +443,28 @@ def _exception(typ, val, tb):
 # ---- Finishing: the outcome goes to the parent, the thread ends
 
 
-def _run_greenlet(state, baton, context, run):
+def _run_greenlet(state, baton, start):
     """The life of a greenlet's thread: wait for the first switch, run, pass the outcome on."""
     _local.state, _local.baton = state, baton
-    _finish(state, context, _outcome(state, baton, context, run))
+    context = start[1]
+    _finish(state, context, _outcome(state, baton, start))
 
 
-def _outcome(state, baton, context, run):
-    """Run the greenlet; what it ended with, as (exception, args, kwargs) for its parent."""
+def _outcome(state, baton, start):
+    """Run the greenlet; what it ended with, as (exception, args, kwargs) for its parent.
+    start ([the run given, Context, run]) is emptied as the greenlet wakes up: whatever
+    dropping them runs, runs in it, and nothing it ran is left once it has ended."""
     try:
         args, kwargs = _wake_up(state, baton)  # a throw() into a new greenlet raises here
+        run, context = start.pop(), start.pop()
+        start.clear()  # the run given, if the attribute read was another: gone first
         return None, (context.run(run, *args, **kwargs),), {}
     except GreenletExit as killed:  # killed, or left on purpose: a result, not an error
         return None, (killed,), {}
     except BaseException as exc:
         return exc, (), {}
+    finally:
+        start.clear()
 
 
 def _finish(state, context, outcome):
@@ -418,7 +515,8 @@ def _kill(g):
     """
     parent, g._parent = g._parent, getcurrent()
     try:
-        g.throw()
+        _switch(g, [GreenletExit("Killing the greenlet because all references have vanished.")],
+                (), {})  # not g.throw(exc): it would keep exc, and its traceback, while g runs
     finally:
         g._parent = parent
         if not g._dead:

@@ -106,6 +106,11 @@ class Greenlet:
         """It will not run again: finished, or killed before it could begin."""
         return self._cancelled or super().dead
 
+    def __bool__(self):
+        """True from ``start()`` until it finishes: scheduled or running (greenlet's
+        truth is "running" only, false before the first switch)."""
+        return self._start is not None and not self.ready()
+
     # ---- Links: callables told when it ends
 
     def rawlink(self, callback):

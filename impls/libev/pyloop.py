@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 _waitpid = get_original("os", "waitpid")  # gevent may patch it to wait cooperatively
+_pidfd_open = getattr(os, "pidfd_open", None)  # Linux 5.3 and later
 _monotonic = _time.monotonic
 
 CALLBACK_CHECK_COUNT = 50  # run_callback's callbacks run between two looks at the clock
@@ -178,6 +179,7 @@ class loop:
         self._forks = []  # active fork watchers
         self._asyncs = []  # active async watchers
         self._childs = {}  # pid -> its active child watchers, newest first (0: any child)
+        self._pidfds = {}  # pid -> the io watcher on its pidfd, while child watchers watch it
         self._curpid = os.getpid()  # EVFLAG_FORKCHECK: another pid means we are a forked child
         self._postfork = 0  # 1: we forked; 2: the backend's kernel state must be rebuilt
         self._evpipe = None  # (read fd, write fd): a write wakes the poll
@@ -211,6 +213,8 @@ class loop:
         if self._destroyed:
             return
         self._release_signals()
+        for pid in list(self._pidfds):
+            self._unwatch_child(pid)
         for fd in self._evpipe:
             os.close(fd)
         self._backend.close()
@@ -574,17 +578,19 @@ class loop:
         for w in sig.watchers:
             self._feed_event(w, SIGNAL)
 
-    # ---- Child processes: the default loop's SIGCHLD watcher
+    # ---- Child processes: a pidfd per child, or the default loop's SIGCHLD watcher
 
     def install_sigchld(self):
         """Reap children from now on (gevent_install_sigchld_handler): watch SIGCHLD.
         gevent waits for the first child watcher, so that a program's own SIGCHLD
         handler works until then; after reset_sigchld, it takes the signal back.
-        Only the default loop reaps children."""
+        Only the default loop reaps children. Where there are pidfds, SIGCHLD waits
+        for a child watcher that needs it (see _watch_child)."""
         if self._childev is None:
             return
         if not self._childev.active:
-            self._childev.start(self._childcb)
+            if _pidfd_open is None:
+                self._childev.start(self._childcb)
         elif self._sigchld_reset:
             watchers._signal_signal(SIGCHLD, watchers._sighandler)
         self._sigchld_reset = False
@@ -593,6 +599,45 @@ class loop:
         """gevent gave SIGCHLD to someone else (SIG_DFL or SIG_IGN): the next
         install_sigchld takes it back."""
         self._sigchld_reset = True
+
+    def _watch_child(self, pid, trace):
+        """A child watcher started. A child of its own is watched through its pidfd,
+        which becomes readable when the child exits: no handler for SIGCHLD, which
+        CPython would also write to the program's set_wakeup_fd (libev's handler is
+        C, and CPython never sees the signal). Any child (pid 0), stops and continues
+        (trace), or no pidfds: SIGCHLD, as in libev."""
+        if pid in self._pidfds:
+            return
+        if pid <= 0 or trace or _pidfd_open is None:
+            if not self._childev.active:
+                self._childev.start(self._childcb)
+            return
+        try:
+            fd = _pidfd_open(pid)
+        except ProcessLookupError:  # reaped already, by someone else: it will never be seen
+            return
+        w = self._pidfds[pid] = self.io(fd, READ, ref=False, priority=MAXPRI)
+        w.start(self._pidfdcb, pid)
+
+    def _unwatch_child(self, pid):
+        """No child watcher watches pid any more, or the child is gone."""
+        w = self._pidfds.pop(pid, None)
+        if w is not None:
+            w.stop()
+            os.close(w.fd)
+
+    def _pidfdcb(self, pid):
+        """A watched child exited: reap it and feed its watchers, as childcb would.
+        If it was reaped meanwhile (a waitpid of the program's, or childcb), its
+        watchers have been fed already, or never will be, as with libev."""
+        try:
+            rpid, status = _waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            rpid = -1
+        if rpid:
+            self._unwatch_child(pid)
+        if rpid > 0:
+            self._child_reap(rpid, status)
 
     def _childcb(self):
         """childcb, the SIGCHLD watcher's callback: reap one child and feed its
@@ -802,8 +847,10 @@ class loop:
 
     @property
     def sig_pending(self):
+        """A signal arrived, or a watched child exited, and the loop has not yet fed
+        its watchers: gevent's Popen.poll() then runs the loop a moment."""
         self._check()
-        return int(self._sig_pending)
+        return int(self._sig_pending or any(map(_exited, self._pidfds)))
 
     @property
     def origflags(self):
@@ -898,6 +945,14 @@ class callback:
         if self.callback is None and self.args is None:
             state += " stopped"
         return "<callback at 0x%x%s>" % (id(self), state)
+
+
+def _exited(pid):
+    """Whether the child has exited and is not yet reaped (waitid WNOWAIT leaves it)."""
+    try:
+        return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+    except ChildProcessError:
+        return False
 
 
 def _noop(*args):

@@ -404,7 +404,8 @@ class timer(watcher):
 
     def again(self, callback, *args, update=True):
         """ev_timer_again: (re)start a repeating timer ``repeat`` seconds from now. A
-        non-repeating one is stopped if active, else left alone."""
+        non-repeating one ends up stopped, as by stop(): its callback dropped and, if
+        it is unreferenced, the loop's count given back."""
         self.loop._check()
         self.callback = callback
         self._args = args
@@ -412,6 +413,9 @@ class timer(watcher):
         if update:
             self.loop._time_update()
         self._ev_again()
+        if not self._active:
+            # corecext stops it in libev only, and its activecnt stays one short
+            self.stop()
 
     @property
     def at(self):
@@ -681,6 +685,7 @@ class child(watcher):
             return
         self._activate(1)
         self.loop._childs.setdefault(self._pid, []).insert(0, self)
+        self.loop._watch_child(self._pid, self._trace)
 
     def _ev_stop(self):
         self.loop._clear_pending(self)
@@ -690,6 +695,7 @@ class child(watcher):
         watchers.remove(self)
         if not watchers:
             del self.loop._childs[self._pid]
+            self.loop._unwatch_child(self._pid)
         self._deactivate()
 
     def _format(self):

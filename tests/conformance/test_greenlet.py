@@ -16,9 +16,11 @@ parked for good, on purpose, and says so.)
 """
 import contextlib
 import contextvars
+import copy
 import faulthandler
 import functools
 import gc
+import pickle
 import re
 import sys
 import threading
@@ -428,6 +430,58 @@ def test_run_given_as_none_is_a_run_and_fails_at_first_switch(greenlet):
     assert g.dead
 
 
+def test_greenlet_started_while_its_run_is_read_is_switched_to_not_started_again(greenlet):
+    """Reading run can run code that starts the greenlet (greenlet's fail_initialstub_
+    already_started.py): the switch that was starting it becomes a plain switch to it."""
+    main = greenlet.getcurrent()
+    log = []
+
+    class Started(greenlet.greenlet):
+        reading = False
+
+        def __getattribute__(self, name):
+            if name == "run" and not self.reading:
+                self.reading = True
+                log.append(("reading run", self.switch()))  # starts it, and waits here
+            return object.__getattribute__(self, name)
+
+        def run(self, *args):
+            log.append(("run", args))
+            return ("returned", main.switch("started while read"))
+
+    started = Started()
+    starter = greenlet.greenlet(lambda: started.switch("from the starter"))
+    assert starter.switch() == "started while read"
+    assert starter.switch("back") == ("returned", "from the starter")
+    assert log == [("run", ()), ("reading run", "back")]
+    assert started.dead and not starter.dead
+
+
+def test_run_given_is_dropped_in_the_greenlet_as_it_starts(greenlet):
+    """When a subclass's run attribute is another callable, the one given to the
+    constructor goes as the greenlet starts, before run is called, and in the greenlet:
+    greenlet's fail_clearing_run_switches.py."""
+    main = greenlet.getcurrent()
+    log = []
+
+    class Given:
+        def __del__(self):
+            log.append(("given dropped in", greenlet.getcurrent() is not main))
+            main.switch("from the given run's __del__")
+
+    class Other(greenlet.greenlet):
+        def __getattribute__(self, name):
+            if name == "run":
+                return lambda: log.append("run called")
+            return object.__getattribute__(self, name)
+
+    g = Other(Given())
+    assert g.switch() == "from the given run's __del__"
+    g.switch()
+    assert log == [("given dropped in", True), "run called"]
+    assert g.dead
+
+
 def test_subclass_run_method_is_the_run(greenlet):
     class Worker(greenlet.greenlet):
         def __init__(self):  # skips greenlet's __init__: still a greenlet
@@ -440,6 +494,22 @@ def test_subclass_run_method_is_the_run(greenlet):
     assert worker.parent is greenlet.getcurrent()
     assert worker.switch(1) == ("worked", 1)
 
+
+
+def test_a_subclass_truth_does_not_change_what_the_greenlet_knows_of_itself(greenlet):
+    # gevent's Greenlet is true from start() on, before its first switch: its gr_frame
+    # and gr_context must still be those of an unstarted greenlet.
+    class Scheduled(greenlet.greenlet):
+        def __bool__(self):
+            return True
+
+    g = Scheduled(lambda: None)
+    assert g.gr_frame is None
+    context = contextvars.Context()
+    g.gr_context = context  # allowed before the start, whatever bool() says
+    assert g.gr_context is context
+    g.switch()
+    assert g.dead
 
 # ---- parent
 
@@ -600,6 +670,45 @@ def test_greenlet_has_a_dict_and_weak_references(greenlet):
 # ---- Per-greenlet state: contextvars, sys.exc_info, recursion
 
 
+def test_dict_can_be_replaced_by_a_dict_but_not_deleted(greenlet):
+    g = greenlet.greenlet()
+    g.__dict__ = {"kept": 1}
+    assert g.kept == 1
+    with pytest.raises(TypeError, match="__dict__ may not be deleted"):
+        del g.__dict__
+    with pytest.raises(TypeError, match="__dict__ must be"):
+        g.__dict__ = 42
+    g.run = lambda: "set"
+    del g.run  # other attributes are set and deleted as ever
+    assert not hasattr(g, "run") and g.kept == 1
+
+
+def test_repr_says_what_state_a_greenlet_is_in(greenlet):
+    main = greenlet.getcurrent()
+    assert repr(main).endswith(" current active started main>")
+    assert repr(greenlet.greenlet()).endswith(" pending>")
+    g = greenlet.greenlet(lambda: main.switch((repr(greenlet.getcurrent()), repr(main))))
+    inside, of_main = g.switch()
+    assert inside.endswith(" current active started>")
+    assert of_main.endswith(" suspended active started main>")
+    assert repr(g).endswith(" suspended active started>")
+    g.switch()
+    assert repr(g).endswith(" dead>") and "active" not in repr(g)
+    exited = in_thread(greenlet.getcurrent)
+    eventually(lambda: exited.dead)
+    assert repr(exited).endswith(" (thread exited) dead>")
+
+
+def test_greenlet_cannot_be_copied_or_pickled(greenlet):
+    class Sub(greenlet.greenlet):
+        pass
+
+    for g, name in [(greenlet.greenlet(), "greenlet.greenlet"), (Sub(), "Sub")]:
+        for copier in (copy.copy, copy.deepcopy, pickle.dumps):
+            with pytest.raises(TypeError, match=re.escape(f"cannot serialize '{name}' object")):
+                copier(g)
+
+
 def test_gr_context_is_per_greenlet(greenlet):
     main = greenlet.getcurrent()
 
@@ -725,6 +834,110 @@ def test_garbage_collected_suspended_greenlet_runs_finally(greenlet):
     g = dying_greenlet(greenlet, log)
     del g
     assert log == [(greenlet.GreenletExit, greenlet.getcurrent())]
+
+
+def test_garbage_collected_greenlet_is_told_why_it_dies(greenlet):
+    main = greenlet.getcurrent()
+    caught = []
+
+    def run():
+        try:
+            main.switch()
+        except greenlet.GreenletExit as exc:
+            caught.append(exc.args)
+            raise
+
+    g = greenlet.greenlet(run)
+    g.switch()
+    del g
+    assert caught == [("Killing the greenlet because all references have vanished.",)]
+
+
+def test_greenlet_collected_while_suspended_in_a_throw_is_killed(greenlet):
+    """Its throw keeps nothing alive: not the exception it threw, whose traceback holds
+    the frames (and the greenlets) it was raised through."""
+    main = greenlet.getcurrent()
+    log = []
+
+    def run():
+        try:
+            main.throw(ValueError)
+        finally:
+            log.append(sys.exc_info()[0])
+
+    g = greenlet.greenlet(run)
+    with pytest.raises(ValueError):
+        g.switch()
+    del g
+    gc.collect()
+    assert log == [greenlet.GreenletExit]
+
+
+def test_greenlet_that_threw_an_exception_it_still_holds_is_killed_when_dropped(greenlet):
+    """Its frame holds the exception it threw, whose traceback holds the frames of the
+    switch it was raised from: they must not hold the greenlet that switch went to."""
+    main = greenlet.getcurrent()
+    log = []
+
+    def run():
+        main.switch()
+        thrown = ValueError("thrown")
+        try:
+            main.throw(thrown)
+        finally:
+            log.append(sys.exc_info()[0])
+
+    g = greenlet.greenlet(run)
+    g.switch()
+    with pytest.raises(ValueError):
+        g.switch()  # raises here, through this switch: its traceback holds our frames
+    del g
+    assert log == [greenlet.GreenletExit]
+
+
+def test_greenlet_exit_of_a_kill_is_gone_once_the_dying_greenlet_drops_it(greenlet):
+    """Nothing but the dying greenlet holds it: what its traceback's frames refer to can
+    go while the greenlet dies."""
+    main = greenlet.getcurrent()
+    seen = []
+
+    def run():
+        try:
+            main.switch()
+        except greenlet.GreenletExit as exc:
+            seen.append(weakref.ref(exc))
+        seen.append(seen[0]() is None)
+
+    g = greenlet.greenlet(run)
+    g.switch()
+    del g
+    assert seen[1:] == [True]
+
+
+def test_suspended_thrower_keeps_no_exception_it_built(greenlet):
+    """throw(Class) builds the exception; once the target has dropped it, it is gone,
+    though the thrower still waits in its throw (greenlet moves it into the switch)."""
+    main = greenlet.getcurrent()
+    built = []
+
+    class Built(Exception):
+        def __init__(self):
+            super().__init__()
+            built.append(weakref.ref(self))
+
+    def catch():
+        try:
+            main.switch()
+        except Built:
+            pass
+        main.switch("caught")
+
+    catcher = greenlet.greenlet(catch)
+    catcher.switch()
+    thrower = greenlet.greenlet(lambda: catcher.throw(Built))
+    assert thrower.switch() == "caught"
+    gc.collect()
+    assert thrower and [ref() for ref in built] == [None]
 
 
 def test_collected_greenlet_dies_into_the_collecting_greenlet(greenlet):
@@ -1051,6 +1264,52 @@ def test_greenlets_dropped_as_one_of_an_exited_thread_is_unwound_die_with_it(gre
     victims.clear()
     assert killed == dropped > 0
     assert [exc for exc, _ in log] == [greenlet.GreenletExit] * 40
+
+
+@pytest.mark.fidelity(
+    "greenlet runs as many greenlets at once as memory holds", of=THREAD_MODEL)
+def test_greenlet_past_the_models_thread_limit_fails_at_once(greenlet, monkeypatch):
+    monkeypatch.setattr(greenlet, "MAX_THREADS", threading.active_count() + 3, raising=False)
+    main = greenlet.getcurrent()
+    held = []
+    with pytest.raises(greenlet.error, match=r"a thread of its own.*MAX_THREADS = "):
+        for _ in range(6):
+            held.append(greenlet.greenlet(main.switch))
+            held[-1].switch()
+    assert len(held) == 4 and not held[-1] and not held[-1].dead  # it never started
+    held.clear()  # their threads end as they die
+    assert_still_switching(greenlet)
+
+
+@pytest.mark.fidelity(
+    "greenlet starts an unstarted parent with no arguments when a greenlet dies of "
+    "GreenletExit: it hands the exception over where the argument tuple belongs, which "
+    "reads as empty (and crashes the interpreter if the exception has a __dict__)")
+def test_greenlet_exit_result_starts_an_unstarted_parent_with_it(greenlet):
+    parent = greenlet.greenlet(lambda *args: args)
+    child = greenlet.greenlet(lambda: None, parent)
+    started_with = child.throw()  # kills child before it starts: its result goes to parent
+    assert len(started_with) == 1 and isinstance(started_with[0], greenlet.GreenletExit)
+
+
+@pytest.mark.fidelity(
+    "greenlet cannot lose a switch: one stack, and a switch happens or raises",
+    of=THREAD_MODEL)
+def test_a_switch_the_model_loses_fails_fast_in_main(greenlet):
+    """A greenlet that holds the turn but waits for a switch, handing over nothing, can
+    never pass it on: the main greenlet sees it and raises instead of waiting for ever.
+    (No program can do this; the model's own machinery could, if it broke: here a
+    greenlet calls the model's wait directly.)"""
+    main = greenlet.getcurrent()
+    g = greenlet.greenlet(lambda: greenlet._wake_up(greenlet._thread_state(),
+                                                    greenlet._local.baton))
+    started = time.monotonic()
+    with pytest.raises(greenlet.error, match="the model lost a switch: the turn is .*, and "
+                                             "its thread waits for a switch that cannot come"):
+        g.switch()
+    assert time.monotonic() - started < 5 * greenlet._POLL
+    assert greenlet.getcurrent() is main
+    assert_still_switching(greenlet)
 
 
 @pytest.mark.fidelity("greenlet never collects a suspended greenlet in a reference cycle")

@@ -83,6 +83,22 @@ def test_a_running_task_is_not_ready(hub):
     task.kill()
 
 
+def test_a_task_is_true_from_start_until_it_finishes(hub):
+    # Found by tests/differential/test_hub_programs.py: greenlet's truth is "running",
+    # false before the first switch; gevent's is "started or scheduled, not finished".
+    made = hub.Greenlet(hub.sleep, 0)
+    assert not made
+    made.start()
+    assert made  # scheduled, not yet switched to
+    hub.sleep(0)
+    assert made  # running, blocked in sleep
+    made.join()
+    assert not made
+    killed = hub.spawn(hub.sleep, 0)
+    killed.kill()  # before it began
+    assert not killed
+
+
 def test_join_with_a_timeout_returns_while_the_task_still_runs(hub):
     task = hub.spawn(hub.sleep, 5)
     assert task.join(timeout=0.01) is None
@@ -212,6 +228,24 @@ def test_joinall_raise_error_raises_the_first_error(hub):
     with pytest.raises(KeyError):
         hub.joinall([slow, hub.spawn(fail)], raise_error=True)
     slow.kill()
+
+
+@pytest.mark.fidelity("gevent's joinall leaves its links on the tasks it did not get to, "
+                      "so `late` schedules a notification when it ends and comes first")
+def test_joinall_raise_error_leaves_no_link_on_the_tasks_still_running(hub):
+    # Found by tests/differential/test_hub_programs.py. `error` is kept alive (as a
+    # caller that logs it later would): ours must not rely on it being freed.
+    def fail():
+        raise KeyError("k")
+
+    failing, late, early = hub.spawn(fail), hub.spawn(hub.sleep, 0), hub.spawn(lambda: None)
+    try:
+        hub.joinall([failing, late], raise_error=True)
+    except KeyError as exc:
+        error = exc
+    hub.sleep(0)  # `late` ends meanwhile; `early` ended long ago
+    assert list(hub.iwait([early, late])) == [early, late]
+    assert isinstance(error, KeyError)
 
 
 def test_wait_with_count_returns_the_first_to_finish(hub):

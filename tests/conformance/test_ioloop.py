@@ -528,6 +528,45 @@ def test_adding_an_fd_twice_raises_file_exists_error_naming_it(ioloop, loop, pai
     loop.remove_handler(a)
 
 
+@pytest.mark.fidelity("tornado 6 (asyncio) polls at the start of an iteration: the handler "
+                      "runs in the next one, after the callbacks added before it")
+def test_a_handler_runs_in_the_iteration_that_made_its_fd_ready(ioloop, loop, run, pair):
+    # 4.5 polls after the callbacks and timers: an fd made ready by a callback has its
+    # handler run before what that callback added. Found by
+    # tests/differential/test_ioloop_programs.py, which compares handlers per slot.
+    a, b = pair
+    order = []
+
+    def handler(sock, events):
+        order.append("handler")
+        loop.remove_handler(sock)
+
+    def first():
+        order.append("first")
+        b.send(b"x")
+        loop.add_callback(order.append, "added by first")
+        loop.add_callback(loop.stop)
+
+    loop.add_handler(a, handler, ioloop.IOLoop.READ)
+    loop.add_callback(first)
+    run()
+    assert order == ["first", "handler", "added by first"]
+
+
+@pytest.mark.fidelity("tornado 6 (asyncio) polls first in every iteration, even the one "
+                      "that stops: the handler runs")
+def test_a_loop_stopped_in_its_first_iteration_does_not_poll(ioloop, loop, run, pair):
+    # 4.5 returns from start() before polling in the iteration stop() was called in.
+    a, b = pair
+    seen = []
+    loop.add_handler(a, lambda sock, events: seen.append("handler"), ioloop.IOLoop.READ)
+    b.send(b"x")
+    loop.add_callback(loop.stop)
+    run()
+    loop.remove_handler(a)
+    assert seen == []
+
+
 @pytest.mark.fidelity("tornado 6 has no heap of its own; asyncio's has its own rule")
 def test_cancelled_timers_are_compacted_out_once_over_512_and_over_half(loop, run):
     # 2000 timers an hour away; the safety timer of run() makes 2001 in the heap.

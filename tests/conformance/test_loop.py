@@ -686,6 +686,24 @@ def test_again_stops_an_active_timer_that_does_not_repeat(evloop):
     timer.stop()
 
 
+@pytest.mark.fidelity("corecext's again() lets ev_timer_again stop the timer without the "
+                      "ev_ref that matches its unref: activecnt is -1, so run() returns at "
+                      "once beside one referenced timer (and alone would never return); "
+                      "corecffi's again does the same")
+def test_again_on_an_unreferenced_timer_that_does_not_repeat_gives_its_ref_back(evloop, run):
+    unreferenced = evloop.timer(5.0, ref=False)
+    unreferenced.start(lambda: None)
+    unreferenced.again(lambda: None)
+    assert not unreferenced.active
+    fired = []
+    later(evloop, 0.01, fired.append, "unreferenced")
+    referenced = evloop.timer(0.05)  # the one thing run() must wait for
+    referenced.start(fired.append, "referenced")
+    run()
+    assert fired == ["unreferenced", "referenced"]
+    assert evloop.activecnt == 0
+
+
 def test_restarting_a_fired_timer_fires_it_at_once(evloop, run):
     # libev keeps what was left in ``at``: nothing, or less than nothing.
     fired = []
@@ -793,6 +811,32 @@ def test_a_child_watcher_reports_the_childs_exit_status(default_loop):
         os.waitpid(pid, 0)
     assert got and got[0][0] == pid
     assert os.waitstatus_to_exitcode(got[0][1]) == 7
+
+
+def test_a_child_watchers_sigchld_does_not_reach_the_programs_wakeup_fd(default_loop):
+    # libev's handler is C: CPython never sees the signal. gevent relies on it, and
+    # writes SIGCHLD to the fd itself when it runs a program's SIGCHLD handler.
+    wakeup_r, wakeup_w = os.pipe()
+    os.set_blocking(wakeup_r, False)
+    os.set_blocking(wakeup_w, False)
+    previous = signal.set_wakeup_fd(wakeup_w)
+    try:
+        default_loop.install_sigchld()
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0)
+        watcher = default_loop.child(pid)
+        watcher.start(watcher.stop)
+        safety = later(default_loop, SAFETY, default_loop.break_)
+        default_loop.run()
+        safety.stop()
+        assert not watcher.active, "the child's exit was not seen"
+        with pytest.raises(BlockingIOError):
+            os.read(wakeup_r, 10)
+    finally:
+        signal.set_wakeup_fd(previous)
+        os.close(wakeup_r)
+        os.close(wakeup_w)
 
 
 def test_a_child_watcher_needs_the_default_loop(evloop):
