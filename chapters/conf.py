@@ -20,6 +20,7 @@ root_doc = "chapters/index"
 include_patterns = ["chapters/**", "notebooks/**"]
 exclude_patterns = [
     "chapters/notebooks",  # the symlink MkDocs needs; Sphinx reads notebooks/ itself
+    "chapters/TEMPLATE.md",  # how a chapter is written: for writers, not a page
     "**/.ipynb_checkpoints",
     # not read anyway (include_patterns), but excluded folders are not even walked
     ".git", ".venv", "_build", "site", ".cache", "impls", "benchmarks", "tests",
@@ -28,6 +29,7 @@ exclude_patterns = [
 extensions = [
     "myst_nb",  # parses Markdown (it brings myst-parser) and notebooks
     "coursetools.sphinx_ext",
+    "sphinx_togglebutton",  # an admonition with :class: dropdown is folded, as on the site
 ]
 myst_enable_extensions = ["colon_fence"]
 myst_heading_anchors = 3

@@ -4,7 +4,9 @@ Sphinx reads the chapters itself (myst-parser). Two other readers must understan
 too, and both go through this module so that they agree with each other and with Sphinx:
 
 - the MkDocs hook, which turns each ``{literalinclude}`` into a fenced code block
-  numbered from its real first line, and each MyST admonition into a Material one
+  numbered from its real first line, each MyST admonition into a Material one (folded,
+  ``???``, when it has ``:class: dropdown``: an aside of the chapter), and the
+  home page's ``{course-map}`` into the SVG of ``coursetools.coursemap``
   (:func:`to_mkdocs`);
 - the walkthrough test, which checks that the quoted segments of a chapter cover its
   implementation files (:func:`front_matter`, :func:`includes`, :func:`line_range`).
@@ -21,6 +23,8 @@ from pathlib import Path
 from typing import Callable
 
 import yaml
+
+from coursetools import coursemap
 
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,}|:{3,})(?P<info>.*)$")
 _DIRECTIVE = re.compile(r"^\{(?P<name>[\w-]+)\}\s*(?P<argument>.*?)\s*$")
@@ -165,12 +169,13 @@ def quote(include: Include, folder: Path) -> tuple[int, list[str]]:
 # ---- MyST -> Material for MkDocs
 
 def to_mkdocs(markdown: str, folder: Path, warn: Callable[[str], None],
-              first_lineno: int = 1) -> str:
+              first_lineno: int = 1, root: str = "") -> str:
     """The chapter's Markdown with its directives translated for Material for MkDocs.
 
     ``folder`` is the chapter's folder (include paths are relative to it); ``warn``
     receives one message per directive that cannot be translated, which is then left
-    as written so that the raw text shows what went wrong.
+    as written so that the raw text shows what went wrong. ``root`` is the way from the
+    page to the site's root ("" or "../"), for the links of the course map.
     """
     out: list[str] = []
     for block in parse(markdown, first_lineno):
@@ -181,7 +186,9 @@ def to_mkdocs(markdown: str, folder: Path, warn: Callable[[str], None],
             if block.name == "literalinclude":
                 out += _fenced_code(block, folder)
             elif block.name in ADMONITIONS:
-                out += _admonition(block, folder, warn)
+                out += _admonition(block, folder, warn, root)
+            elif block.name == "course-map":
+                out += _course_map(block, root)
             else:
                 raise MystError("has no MkDocs translation")
         except MystError as exc:
@@ -215,10 +222,27 @@ def _fenced_code(block: Block, folder: Path) -> list[str]:
             block.indent + fence]
 
 
-def _admonition(block: Block, folder: Path, warn: Callable[[str], None]) -> list[str]:
+def _course_map(block: Block, root: str) -> list[str]:
+    """The map as inline SVG, in a div that Python-Markdown passes through as it is."""
+    if block.argument or any(line.strip() for line in block.body):
+        raise MystError("takes no argument and no content")
+
+    def link(page, anchor):  # pages are folders on the site: use_directory_urls
+        return f"{root}{page}/" + (f"#{anchor}" if anchor else "")
+
+    return [f'{block.indent}<div class="course-map">{coursemap.svg(link)}</div>']
+
+
+def _admonition(block: Block, folder: Path, warn: Callable[[str], None],
+                root: str) -> list[str]:
     """A MyST admonition as a Python-Markdown one, its content translated in turn."""
     kind, title = ADMONITIONS[block.name]
     options, content = split_options(block)
+    folded = options.get("class") == "dropdown"  # an aside: Material's ??? block
+    if folded:
+        del options["class"]
+    elif block.name == "admonition" and options.get("class") in ADMONITIONS:
+        kind = ADMONITIONS[options.pop("class")][0]  # a titled one in another style
     if options:
         raise MystError(f"options {sorted(options)} have no MkDocs translation")
     first_lineno = block.lineno + 1
@@ -227,7 +251,7 @@ def _admonition(block: Block, folder: Path, warn: Callable[[str], None]) -> list
     elif block.argument:  # MyST reads it as the first line of the content
         content.insert(0, block.argument)
         first_lineno = block.lineno
-    head = f"!!! {kind}" + (f' "{title}"' if title else "")
-    inner = to_mkdocs("\n".join(content), folder, warn, first_lineno)
+    head = ("??? " if folded else "!!! ") + kind + (f' "{title}"' if title else "")
+    inner = to_mkdocs("\n".join(content), folder, warn, first_lineno, root)
     return [block.indent + head,
             *(block.indent + "    " + line if line.strip() else "" for line in inner.splitlines())]

@@ -7,12 +7,18 @@
   chapters/index.html; an index.html at the top of the output leads there.
 - Sphinx builds its own lexers with ``stripnl=False`` (python, c, ...) but not Cython's:
   Pygments' default drops leading blank lines, and every later line number with them.
+- ``{course-map}`` draws the map of the course (``coursetools.coursemap``), its boxes
+  linking to the chapters of the book.
 """
 from functools import partial
 from pathlib import Path
 
 import yaml
+from docutils import nodes
 from pygments.lexers import CythonLexer
+from sphinx.util.docutils import SphinxDirective
+
+from coursetools import coursemap
 
 
 class _MkDocsYaml(yaml.SafeLoader):
@@ -26,9 +32,24 @@ _MkDocsYaml.add_multi_constructor("", lambda loader, suffix, node: None)
 def setup(app):
     for alias in CythonLexer.aliases:
         app.add_lexer(alias, partial(CythonLexer, stripnl=False))
+    app.add_directive("course-map", CourseMap)
     app.connect("source-read", _add_root_toctree)
     app.connect("build-finished", _write_front_door)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
+
+
+class CourseMap(SphinxDirective):
+    """The map of the course, as inline SVG; each box links to its chapter."""
+
+    def run(self):
+        builder, here = self.env.app.builder, self.env.docname
+
+        def link(page, anchor):
+            uri = builder.get_relative_uri(here, f"chapters/{page}")
+            return uri + (f"#{anchor}" if anchor else "")
+
+        return [nodes.raw("", f'<div class="course-map">{coursemap.svg(link)}</div>',
+                          format="html")]
 
 
 def _add_root_toctree(app, docname, source):

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from coursetools import myst
+from coursetools import coursemap, myst
 from coursetools.sphinx_ext import nav_pages
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -96,6 +96,16 @@ The constructor, quoted inside a note:
 :lineno-match:
 ```
 
+::::{admonition} An aside, folded
+:class: dropdown
+Quoted inside an aside:
+
+```{literalinclude} ../impls/demo/demo.py
+:lines: 17-18
+:lineno-match:
+```
+::::
+
 A Cython segment that starts on a blank line (the walkthrough test forbids it in
 real chapters; here it proves that neither builder drops the line):
 
@@ -111,6 +121,7 @@ DEMO_NOTEBOOK = {
         {"cell_type": "markdown", "metadata": {}, "source": ["# Demo notebook"]},
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [],
          "source": ["assert 1 + 1 == 2"]},
+        {"cell_type": "markdown", "metadata": {}, "source": ["## One `spawn`, one `join`"]},
     ],
     "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
                                 "language": "python"}},
@@ -237,7 +248,7 @@ def test_every_chapter_is_built(project, builds, builder):
 def test_line_numbers_are_the_lines_of_the_file(project, builds, builder):
     """Every numbered include starts and ends at its real line numbers (a dropped
     blank line would show as a last number one too small)."""
-    assert expected_blocks(project, "demo") == [(5, 11), (13, 15), (17, 22), (1, 2), (3, 7)]
+    assert expected_blocks(project, "demo") == [(5, 11), (13, 15), (17, 22), (1, 2), (17, 18), (3, 7)]
     for chapter in nav_chapters(project):
         html = chapter_page(builder, builds, chapter).read_text()
         assert numbered_blocks(html) == expected_blocks(project, chapter), chapter
@@ -275,3 +286,52 @@ def test_book_follows_the_nav(builds):
     html = (book / "chapters" / "index.html").read_text()
     sidebar = re.findall(r'<li class="toctree-l1[^>]*><a [^>]*href="([^"]+)"', html)
     assert sidebar[-2:] == ["demo.html", "../notebooks/demo.html"]
+
+
+_ID = re.compile(r'\bid="([^"]+)"')
+_TOC_LINK = re.compile(r'<a href="#([^"]+)" class="md-nav__link">\s*<span class="md-ellipsis">\s*(.*?)\s*</span>', re.S)
+
+
+@pytest.mark.parametrize("builder", ["mkdocs", "sphinx"])
+def test_every_link_within_a_page_has_its_target(builds, builder):
+    """Every #anchor a page links to (its table of contents above all) is on the page."""
+    for page in pages(builder, builds):
+        html = page.read_text()
+        ids = set(_ID.findall(html))
+        missing = {a for a in re.findall(r'href="#([^"]+)"', html) if a not in ids}
+        assert not missing, f"{page}: links to missing anchors {sorted(missing)}"
+
+
+def test_a_notebook_heading_keeps_its_inline_code_in_the_table_of_contents(builds):
+    site, _ = builds["mkdocs"]
+    html = (site / "notebooks" / "demo" / "index.html").read_text()
+    assert ("one-spawn-one-join", "One spawn, one join") in _TOC_LINK.findall(html)
+
+
+@pytest.mark.parametrize("builder", ["mkdocs", "sphinx"])
+def test_every_box_of_the_course_map_links_to_its_chapter(builds, builder):
+    """The home page's map: one link per written chapter of coursemap.STOPS, each to a
+    page of the build, at a heading that page has."""
+    home = chapter_page(builder, builds, "index")
+    drawn = re.search(r'<div class="course-map">(.*?)</div>', home.read_text(), re.S)
+    assert drawn, "no course map on the home page"
+    links = re.findall(r'<a href="([^"]+)"', drawn[1])
+    written = [stop for stop in coursemap.STOPS.values() if stop.page]
+    assert len(links) == len(written)
+    for href, stop in zip(links, written):
+        path, _, anchor = href.partition("#")
+        target = (home.parent / path).resolve()
+        target = target / "index.html" if target.is_dir() else target
+        assert target == chapter_page(builder, builds, stop.page).resolve(), href
+        if anchor:
+            assert f'id="{anchor}"' in target.read_text(), href
+
+
+def test_an_aside_is_folded_in_both_builds(builds):
+    """:class: dropdown: a closed <details> on the site, a toggled admonition in the book."""
+    site = chapter_page("mkdocs", builds, "demo").read_text()
+    book = chapter_page("sphinx", builds, "demo").read_text()
+    assert re.search(r'<details class="note">\s*<summary>An aside, folded</summary>', site)
+    assert re.search(r'<div class="dropdown admonition">\s*<p class="admonition-title">'
+                     r'An aside, folded</p>', book)
+    assert "togglebutton" in book  # the script that folds it

@@ -220,6 +220,50 @@ def test_the_fence_outgrows_backticks_in_the_code(tmp_path):
     assert markdown.splitlines()[-1] == "`````"
 
 
+def test_the_course_map_becomes_inline_svg_linking_from_the_page(tmp_path):
+    home = myst.to_mkdocs("```{course-map}\n```\n", tmp_path, [].append)
+    chapter = myst.to_mkdocs("```{course-map}\n```\n", tmp_path, [].append, root="../")
+    assert home.startswith('<div class="course-map"><svg ') and home.count("\n") == 1
+    assert 'href="ioloop/"' in home and 'href="../ioloop/"' in chapter
+    assert 'href="generators/"' in home and 'href="gen/"' in home
+
+
+def test_the_course_map_takes_no_content(tmp_path):
+    markdown, warnings = translate("""\
+        ```{course-map} big
+        ```
+        """, tmp_path)
+    assert warnings == ["line 1: {course-map} big: takes no argument and no content"]
+    assert markdown == "```{course-map} big\n```\n"
+
+
+def test_a_dropdown_admonition_becomes_a_folded_material_block(tmp_path):
+    markdown, warnings = translate("""\
+        ::::{admonition} How the original does it
+        :class: dropdown
+        Folded.
+        ::::
+
+        :::{note}
+        :class: wide
+        Not a dropdown.
+        :::
+        """, tmp_path)
+    assert markdown.splitlines()[:2] == ['??? note "How the original does it"', "    Folded."]
+    assert warnings == ["line 6: {note}: options ['class'] have no MkDocs translation"]
+
+
+def test_a_titled_admonition_may_take_the_style_of_another(tmp_path):
+    markdown, warnings = translate("""\
+        :::{admonition} Your turn
+        :class: tip
+        Build it.
+        :::
+        """, tmp_path)
+    assert warnings == []
+    assert markdown.splitlines()[:2] == ['!!! tip "Your turn"', "    Build it."]
+
+
 def test_admonitions_become_material_admonitions(tmp_path):
     markdown, warnings = translate("""\
         :::{note}
@@ -316,8 +360,8 @@ def test_what_cannot_be_translated_warns(repo):
         ```
 
         :::{note}
-        :class: dropdown
-        Hidden.
+        :class: margin
+        Beside.
         :::
 
         ```{figure} plot.png
@@ -338,7 +382,8 @@ def test_the_hook_names_the_page_and_the_line_after_front_matter(repo, caplog):
     page_file = SimpleNamespace(src_uri="demo.md", content_string=source,
                                 abs_src_path=str(repo / "chapters" / "demo.md"))
     markdown = source.split("---\n", 2)[2]  # what MkDocs hands over
-    mkdocs_hook.on_page_markdown(markdown, SimpleNamespace(file=page_file), None, None)
+    page = SimpleNamespace(file=page_file, url="demo/")
+    mkdocs_hook.on_page_markdown(markdown, page, None, None)
     assert [record.getMessage() for record in caplog.records] == [
         f"switchyard: demo.md: line 6: {{literalinclude}} gone.py: cannot read "
         f"{repo / 'chapters' / 'gone.py'}: No such file or directory"]
