@@ -391,9 +391,9 @@ def _wait(state, baton):
     baton.waiting = True
     try:
         seen = None
-        while not baton.lock.acquire(timeout=_POLL):
-            if baton is state.main._baton:
-                seen = _lost_turn(state, seen)
+        watching = baton is state.main._baton  # the others just wait (timeout -1)
+        while not baton.lock.acquire(timeout=_POLL if watching else -1):
+            seen = _lost_turn(state, seen)
     finally:
         baton.waiting = False
 
