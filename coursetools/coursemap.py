@@ -13,6 +13,9 @@ import dataclasses
 from html import escape
 from typing import Callable
 
+from coursetools import svg as svgml
+from coursetools.svg import INK, MUTED, PAPER
+
 
 @dataclasses.dataclass(frozen=True)
 class Stop:
@@ -49,7 +52,8 @@ TRACKS = [("Generators:", "each wait is a yield"), ("Greenlets:", "each wait is 
 BOX_W, BOX_H, STEP_GAP = 190, 58, 30  # a box, and the room between two boxes of a track
 TRACK_GAP = 170  # the room between the two tracks, where the lent ideas are written
 LEFT, TOP = 4, 54  # the margins; the track names go above TOP
-INK, MUTED, ACCENT, PAPER = "#2b2f3a", "#7a808c", "#3f51b5", "#ffffff"
+ACCENT = "#3f51b5"  # the short path
+ARROW = "course-map-arrow"
 
 
 def svg(link: Callable[[str, str], str]) -> str:
@@ -58,20 +62,12 @@ def svg(link: Callable[[str, str], str]) -> str:
     width = LEFT * 2 + 2 * BOX_W + TRACK_GAP
     steps = 1 + max(stop.step for stop in STOPS.values())
     height = TOP + steps * BOX_H + (steps - 1) * STEP_GAP + 44
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="100%" role="img" aria-labelledby="course-map-title" '
-        f'style="max-width:{width}px;font-family:sans-serif">',
-        '<title id="course-map-title">The map of the course: two tracks of chapters, '
-        'generators and greenlets</title>',
-        '<defs><marker id="course-map-arrow" viewBox="0 0 10 10" refX="10" refY="5" '
-        f'markerWidth="7" markerHeight="7" orient="auto-start-reverse">'
-        f'<path d="M0,0L10,5L0,10z" fill="{INK}"/></marker></defs>',
-    ]
+    parts = [svgml.opening(width, height, "The map of the course: two tracks of chapters, "
+                           "generators and greenlets", ARROW, scalable=True)]
     for track, (name, idea) in enumerate(TRACKS):
         x = _left(track) + BOX_W / 2
-        parts.append(_text(x, TOP - 26, name, size=15, fill=INK, weight="bold")
-                     + _text(x, TOP - 10, idea, size=13, fill=MUTED))
+        parts.append(svgml.text(x, TOP - 26, name, 15, weight="bold")
+                     + svgml.text(x, TOP - 10, idea, 13, MUTED))
     parts += [_edge(STOPS[a], STOPS[b], label) for a, b, label in EDGES]
     parts += [_box(stop, link) for stop in STOPS.values()]
     parts.append(_legend(height - 12))
@@ -90,15 +86,12 @@ def _top(step):
 def _box(stop, link):
     x, y = _left(stop.track), _top(stop.step)
     to_come = stop.page is None
-    rect = (f'<rect x="{x}" y="{y}" width="{BOX_W}" height="{BOX_H}" rx="8" fill="{PAPER}" '
-            f'stroke="{ACCENT if stop.short else (MUTED if to_come else INK)}" '
-            f'stroke-width="{3 if stop.short else 1.2}"'
-            + (' stroke-dasharray="5 4"' if to_come else "") + "/>")
+    rect = svgml.rect(x, y, BOX_W, BOX_H, PAPER, ACCENT if stop.short else MUTED if to_come else INK,
+                      width=3 if stop.short else 1.2, dashed=to_come, radius=8)
     lines = [*stop.title, "(a later chapter)"] if to_come else list(stop.title)
     first = y + BOX_H / 2 - 8.5 * (len(lines) - 1) + 5
-    text = "".join(_text(x + BOX_W / 2, first + 17 * i, line,
-                         size=15 if i < len(stop.title) else 12,
-                         fill=MUTED if to_come else INK)
+    text = "".join(svgml.text(x + BOX_W / 2, first + 17 * i, line,
+                              15 if i < len(stop.title) else 12, MUTED if to_come else INK)
                    for i, line in enumerate(lines))
     if to_come:
         return rect + text
@@ -110,32 +103,18 @@ def _box(stop, link):
 def _edge(a, b, label):
     if a.track == b.track:  # along a track: bottom edge to top edge
         x = _left(a.track) + BOX_W / 2
-        return _line(x, _top(a.step) + BOX_H, x, _top(b.step) - 1)
+        return svgml.line(x, _top(a.step) + BOX_H, x, _top(b.step) - 1, ARROW, width=1.3)
     # across, from the side of one box to the side of the other, the idea written above
     y = _top(a.step) + BOX_H / 2 + 8
     x1, x2 = _left(a.track) + BOX_W, _left(b.track)
-    words = "".join(_text((x1 + x2) / 2, y - 8 - 15 * (len(label) - i), line, size=12, fill=INK)
+    words = "".join(svgml.text((x1 + x2) / 2, y - 8 - 15 * (len(label) - i), line, 12)
                     for i, line in enumerate(label))
-    return _line(x1, y, x2 - 1, y, dashed=True) + words
-
-
-def _line(x1, y1, x2, y2, dashed=False):
-    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{INK}" '
-            'stroke-width="1.3" ' + ('stroke-dasharray="4 3" ' if dashed else "")
-            + 'marker-end="url(#course-map-arrow)"/>')
+    return svgml.line(x1, y, x2 - 1, y, ARROW, dashed=True, width=1.3) + words
 
 
 def _legend(y):
     x = LEFT
-    return (f'<rect x="{x + 1}" y="{y - 11}" width="28" height="14" rx="3" fill="{PAPER}" '
-            f'stroke="{ACCENT}" stroke-width="3"/>'
-            + _text(x + 36, y, "the short path", size=13, fill=INK, anchor="start")
-            + f'<line x1="{x + 160}" y1="{y - 4}" x2="{x + 188}" y2="{y - 4}" stroke="{INK}" '
-              'stroke-dasharray="4 3" stroke-width="1.3"/>'
-            + _text(x + 196, y, "an idea one track lends the other", size=13, fill=INK,
-                    anchor="start"))
-
-
-def _text(x, y, content, size, fill, anchor="middle", weight="normal"):
-    return (f'<text x="{x:g}" y="{y:g}" font-size="{size}" fill="{fill}" '
-            f'font-weight="{weight}" text-anchor="{anchor}">{escape(content)}</text>')
+    return (svgml.rect(x + 1, y - 11, 28, 14, PAPER, ACCENT, width=3, radius=3)
+            + svgml.text(x + 36, y, "the short path", 13, anchor="start")
+            + svgml.line(x + 160, y - 4, x + 188, y - 4, dashed=True, width=1.3)
+            + svgml.text(x + 196, y, "an idea one track lends the other", 13, anchor="start"))

@@ -10,11 +10,12 @@ one.
 from __future__ import annotations
 
 import sys
-from html import escape
 from pathlib import Path
 
+from coursetools.svg import INK, MUTED, PAPER, line, opening, rect, text
+
 FIGURES = Path(__file__).resolve().parents[1] / "chapters" / "figures"
-INK, MUTED, PAPER = "#2b2f3a", "#7a808c", "#ffffff"
+ARROW = "arrow"
 A_COLOUR, B_COLOUR, SAVED = "#c9d7f2", "#f5d9c3", "#e4e4e4"
 
 # ---- Around a switch: two greenlets' stacks, the stack pointer, the thread state
@@ -28,14 +29,14 @@ def stack_switch() -> str:
     """Before and after ``switch()`` from greenlet A to greenlet B."""
     left, gap = 64, 50  # a margin for the first rsp arrow, and the room between panels
     width, height = left + 2 * PANEL_W + gap + 10, 440
-    parts = [_svg_open(width, height, "Two greenlets' stacks before and after a switch")]
+    parts = [opening(width, height, "Two greenlets' stacks before and after a switch", ARROW)]
     for panel, (title, running) in enumerate(
             [("before: A runs, and calls B.switch()", "A"),
              ("after: B runs, back from its own switch()", "B")]):
         x = left + panel * (PANEL_W + gap)
-        parts.append(_text(x + PANEL_W / 2, 22, title, 15, INK, weight="bold"))
+        parts.append(text(x + PANEL_W / 2, 22, title, 15, INK, weight="bold"))
         parts += _panel(x, 44, running)
-    parts.append(_text(width / 2, height - 10,
+    parts.append(text(width / 2, height - 10,
                        "Only the stack pointer moves: no frame is copied. The registers a "
                        "C function must preserve wait on the stack of the greenlet that left.",
                        12, MUTED))
@@ -48,72 +49,44 @@ def _panel(x, y, running):
     for i, name in enumerate("AB"):
         cx = x + i * (COLUMN_W + COLUMN_GAP)
         colour = A_COLOUR if name == "A" else B_COLOUR
-        parts.append(_text(cx + COLUMN_W / 2, y + 12, f"{name}'s C stack", 13, INK))
+        parts.append(text(cx + COLUMN_W / 2, y + 12, f"{name}'s C stack", 13, INK))
         top = y + 20
-        parts.append(_rect(cx, top, COLUMN_W, COLUMN_H, PAPER, MUTED, dash=True))
-        parts.append(_text(cx + COLUMN_W - 4, top + 12, "high addresses", 10, MUTED, "end"))
+        parts.append(rect(cx, top, COLUMN_W, COLUMN_H, PAPER, MUTED, dashed=True))
+        parts.append(text(cx + COLUMN_W - 4, top + 12, "high addresses", 10, MUTED, "end"))
         frames = ["its first frame", "… Python calls …", "switch()"]
         for j, label in enumerate(frames):
-            parts.append(_rect(cx + 6, top + 20 + j * FRAME_H, COLUMN_W - 12, FRAME_H - 4,
-                               colour, INK))
-            parts.append(_text(cx + COLUMN_W / 2, top + 20 + j * FRAME_H + 20, label, 12, INK))
+            parts.append(rect(cx + 6, top + 20 + j * FRAME_H, COLUMN_W - 12, FRAME_H - 4,
+                              colour, INK))
+            parts.append(text(cx + COLUMN_W / 2, top + 20 + j * FRAME_H + 20, label, 12, INK))
         below = top + 20 + len(frames) * FRAME_H
         if name == running:  # running: the stack pointer is the CPU's rsp
             parts.append(_arrow(cx - 4, below, "rsp", left=True))
         else:  # suspended: its registers are pushed, its stack pointer kept in the greenlet
-            parts.append(_rect(cx + 6, below, COLUMN_W - 12, 44, SAVED, INK))
-            parts.append(_text(cx + COLUMN_W / 2, below + 17, "saved registers", 12, INK))
-            parts.append(_text(cx + COLUMN_W / 2, below + 33, "rbp rbx r12–r15 mxcsr", 11, INK))
-            parts.append(_text(cx + COLUMN_W / 2, below + 62, f"{name}'s saved stack pointer",
-                               11, INK))
-            parts.append(_line(cx + COLUMN_W / 2, below + 52, cx + COLUMN_W / 2, below + 46))
-        parts.append(_text(cx + 4, top + COLUMN_H - 6, "grows down ↓", 10, MUTED, "start"))
+            parts.append(rect(cx + 6, below, COLUMN_W - 12, 44, SAVED, INK))
+            parts.append(text(cx + COLUMN_W / 2, below + 17, "saved registers", 12, INK))
+            parts.append(text(cx + COLUMN_W / 2, below + 33, "rbp rbx r12–r15 mxcsr", 11, INK))
+            parts.append(text(cx + COLUMN_W / 2, below + 62, f"{name}'s saved stack pointer",
+                              11, INK))
+            parts.append(line(cx + COLUMN_W / 2, below + 52, cx + COLUMN_W / 2, below + 46, ARROW))
+        parts.append(text(cx + 4, top + COLUMN_H - 6, "grows down ↓", 10, MUTED, "start"))
     state_y = y + COLUMN_H + 34
     colour = A_COLOUR if running == "A" else B_COLOUR
-    parts.append(_rect(x, state_y, PANEL_W, 74, colour, INK))
-    parts.append(_text(x + 8, state_y + 18, "the thread state (PyThreadState):", 12, INK,
-                       "start", weight="bold"))
-    parts.append(_text(x + 8, state_y + 36, f"current frame, data stack, call depth: {running}'s",
-                       12, INK, "start"))
-    parts.append(_text(x + 8, state_y + 53, f"exception being handled, context: {running}'s",
-                       12, INK, "start"))
+    parts.append(rect(x, state_y, PANEL_W, 74, colour, INK))
+    parts.append(text(x + 8, state_y + 18, "the thread state (PyThreadState):", 12, INK,
+                      "start", weight="bold"))
+    parts.append(text(x + 8, state_y + 36, f"current frame, data stack, call depth: {running}'s",
+                      12, INK, "start"))
+    parts.append(text(x + 8, state_y + 53, f"exception being handled, context: {running}'s",
+                      12, INK, "start"))
     other = "B" if running == "A" else "A"
-    parts.append(_text(x + 8, state_y + 69, f"({other}'s are kept in the {other} object)", 11,
-                       MUTED, "start"))
+    parts.append(text(x + 8, state_y + 69, f"({other}'s are kept in the {other} object)", 11,
+                      MUTED, "start"))
     return parts
-
-
-# ---- SVG pieces
-
-
-def _svg_open(width, height, title):
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-            f'width="{width}" height="{height}" role="img" '
-            f'style="font-family:sans-serif"><title>{escape(title)}</title>'
-            '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
-            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0L10,5L0,10z" '
-            f'fill="{INK}"/></marker></defs>')
-
-
-def _rect(x, y, w, h, fill, stroke, dash=False):
-    return (f'<rect x="{x:g}" y="{y:g}" width="{w:g}" height="{h:g}" rx="4" fill="{fill}" '
-            f'stroke="{stroke}" stroke-width="1.2"' + (' stroke-dasharray="5 4"' if dash else "")
-            + "/>")
-
-
-def _line(x1, y1, x2, y2):
-    return (f'<line x1="{x1:g}" y1="{y1:g}" x2="{x2:g}" y2="{y2:g}" stroke="{INK}" '
-            'stroke-width="1.2" marker-end="url(#arrow)"/>')
 
 
 def _arrow(x, y, label, left):
     start = x - 26 if left else x + 26
-    return _line(start, y, x, y) + _text(start - 4, y + 4, label, 12, INK, "end", weight="bold")
-
-
-def _text(x, y, content, size, fill, anchor="middle", weight="normal"):
-    return (f'<text x="{x:g}" y="{y:g}" font-size="{size}" fill="{fill}" font-weight="{weight}" '
-            f'text-anchor="{anchor}">{escape(content)}</text>')
+    return line(start, y, x, y, ARROW) + text(start - 4, y + 4, label, 12, INK, "end", weight="bold")
 
 
 DIAGRAMS = {"stack-switch.svg": stack_switch}

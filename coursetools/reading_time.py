@@ -128,32 +128,35 @@ def slugify(heading: str) -> str:
     return _slugify(case="lower")(heading.replace("`", ""), "-")
 
 
-def section(text: str, slug: str) -> str:
-    """The part of a chapter under the heading whose slug is ``slug``, down to the next
-    heading of the same level or higher."""
-    lines, start, level = text.splitlines(), None, 0
-    for i, line in _heading_lines(text):
-        heading = _HEADING.match(line)
-        if start is None and slugify(heading[2]) == slug:
-            start, level = i, len(heading[1])
-        elif start is not None and len(heading[1]) <= level:
-            return "\n".join(lines[start:i])
-    if start is None:
-        raise LookupError(f"no heading with the slug {slug!r}")
-    return "\n".join(lines[start:])
-
-
-def _heading_lines(text: str):
-    """(index, line) of each heading, leaving out lines in fenced blocks (a # there is
-    a comment)."""
+def headings(text: str):
+    """(line index, level, slug) of each heading of a chapter, leaving out lines in
+    fenced blocks (a # there is a comment)."""
     lineno = 0
     for item in myst.parse(text):
         if isinstance(item, str):
-            if _HEADING.match(item):
-                yield lineno, item
+            if heading := _HEADING.match(item):
+                yield lineno, len(heading[1]), slugify(heading[2])
             lineno += 1
         else:
             lineno += len(item.raw)
+
+
+def section_lines(text: str, slug: str) -> tuple[int, int]:
+    """The lines (start, end: an index range) of the section whose heading has the slug:
+    the heading and what follows, down to the next heading of the same level or higher."""
+    found = list(headings(text))
+    for n, (start, level, name) in enumerate(found):
+        if name == slug:
+            end = next((i for i, deeper, _ in found[n + 1:] if deeper <= level),
+                       len(text.splitlines()))
+            return start, end
+    raise LookupError(f"no heading with the slug {slug!r}")
+
+
+def section(text: str, slug: str) -> str:
+    """The text of the section whose heading has the slug (section_lines)."""
+    start, end = section_lines(text, slug)
+    return "\n".join(text.splitlines()[start:end])
 
 
 def chapter_path(name: str, root: Path = ROOT) -> Path:

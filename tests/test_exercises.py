@@ -13,6 +13,7 @@ import re
 
 import pytest
 
+from coursetools import reading_time
 from coursetools.exercises import check, cli, manifest, your_turn
 from coursetools.exercises.skeleton import cut, functions, skeleton
 from coursetools.exercises.state import State
@@ -45,10 +46,9 @@ def run_check(work, subject, stages=None, run_all=False, capstone=False):
 
 
 def slugs(chapter):
-    """The heading anchors of a chapter, GitHub style (as the site and the book make them)."""
+    """The heading anchors of a chapter, as the site and the book make them."""
     text = (manifest.ROOT / "chapters" / chapter).read_text()
-    headings = re.findall(r"^#+ (.+)$", text, re.MULTILINE)
-    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+    return {slug for _, _, slug in reading_time.headings(text)}
 
 
 @pytest.mark.parametrize("name", SUBJECTS)

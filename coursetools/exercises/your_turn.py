@@ -54,34 +54,16 @@ def rewritten(text: str, sections: dict) -> str:
     """A chapter with every box removed, then one at the end of each section named."""
     text = _BOX.sub("\n", text)
     lines = text.splitlines(keepends=True)
-    headings = list(reading_time._heading_lines(text))
-    inserts = {}  # line index -> box
-    for slug, stages in sections.items():
-        start = next((i for i, (_, line) in enumerate(headings)
-                      if reading_time.slugify(_heading(line)[1]) == slug), None)
-        if start is None:
-            raise LookupError(f"no heading with the slug {slug!r}")
-        level = _heading(headings[start][1])[0]
-        end = next((index for index, line in headings[start + 1:]
-                    if _heading(line)[0] <= level), len(lines))
-        inserts[end] = box(stages)
+    inserts = {reading_time.section_lines(text, slug)[1]: box(stages)
+               for slug, stages in sections.items()}  # line index -> the box before it
     out = []
     for index, line in enumerate(lines):
         if index in inserts:
-            out.append(_before_heading(inserts.pop(index)))
+            out.append(inserts.pop(index) + "\n")
         out.append(line)
     if inserts:  # the last section of the chapter
         out.append(("\n" if out and not out[-1].endswith("\n\n") else "") + inserts.popitem()[1])
     return "".join(out)
-
-
-def _heading(line):
-    match = reading_time._HEADING.match(line)
-    return len(match[1]), match[2]
-
-
-def _before_heading(box_text):
-    return box_text + "\n"
 
 
 def main(argv):
