@@ -49,10 +49,13 @@ SHORT_PATH = [
     ("greenlets", "how-greenlet-switches-stacks", "how greenlet moves them"),
     ("greenlets", "separate-stacks-instead-of-slices", "a C stack per greenlet"),
     ("greenlets", "switch_x86_64h-the-switch", "the switch itself, in assembly"),
+    ("greenlets", "switching", "what a switch carries, and the state it saves"),
     ("hub", "the-cast", "the hub, the loop, the tasks"),
     ("hub", "how-spawn-and-join-really-work", "four switches"),
     ("hub", "how-recv-becomes-a-wait-on-an-io-watcher", "the payoff"),
     ("hub", "the-waiter", "a switch that waits for a value"),
+    ("hub", "switching-into-the-hub", "every wait goes through the hub"),
+    ("hub", "waiting-on-a-watcher", "hub.wait: start a watcher, switch away"),
     ("hub", "the-cooperative-socket", "recv, send, accept: try, wait, try again"),
 ]
 
