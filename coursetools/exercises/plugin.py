@@ -91,6 +91,8 @@ class Grader:
         try:
             value = importlib.import_module(module_name)
             for part in qualname.split("."):
+                if inspect.isclass(value) and part.startswith("__") and not part.endswith("__"):
+                    part = f"_{value.__name__.lstrip('_')}{part}"  # private: Task.__step
                 value = inspect.getattr_static(value, part)
         except (ImportError, AttributeError):
             return f"{file} has no {qualname}: keep the skeleton's names"
