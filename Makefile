@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test learn exercises-all test-without-extensions fuzz site book bench gevent-tests gevent-suite-whole greenlet-tests system-deps clean
+.PHONY: serve test learn exercises-all test-without-extensions fuzz site book bench gevent-tests gevent-suite-whole greenlet-tests asyncio-tests tornado-tests system-deps clean
 
 serve: $(STAMP)  ## build the web site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -19,12 +19,12 @@ test: $(STAMP)  ## every test: conformance, walkthrough, both builds, notebooks
 
 learn: $(STAMP)  ## how to build it yourself: staged exercises graded by the conformance suite
 	@echo "Build it yourself, stage by stage (chapters/build-it-yourself/index.md):"
-	@echo "  $(BIN)/switchyard start ioloop     # a skeleton in mywork/ioloop/ (or scheduler, gen, greenlet, libev, hub)"
+	@echo "  $(BIN)/switchyard start ioloop     # a skeleton in mywork/ioloop/ (or scheduler, gen, aio, greenlet, libev, hub)"
 	@echo "  $(BIN)/switchyard check --watch    # the stages in order, again on every save"
 	@echo "  $(BIN)/switchyard hint             # stuck? one hint at a time"
 	@echo "  $(BIN)/switchyard progress         # where you are, in every subject"
 	@echo "  $(BIN)/switchyard check --capstone # after the last stage: the scenario programs on your code"
-	@echo "Subjects, in the course's order: scheduler, ioloop, gen, greenlet, libev, hub (tests/conformance/stages/)"
+	@echo "Subjects, in the course's order: scheduler, ioloop, gen, aio, greenlet, libev, hub (tests/conformance/stages/)"
 
 # `make test` checks every stage boundary of the scheduler and the IOLoop, and the skeleton
 # and ours of the others; this checks every boundary of every subject, and every capstone
@@ -60,6 +60,7 @@ book: $(STAMP)  ## the book into _build/sphinx/
 bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
 	$(BIN)/python -m benchmarks.ioloop
 	$(BIN)/python -m benchmarks.coroutine
+	$(BIN)/python -m benchmarks.aio
 	$(BIN)/python -m benchmarks.libev
 	$(BIN)/python -m benchmarks.greenlet
 	$(BIN)/python -m benchmarks.hub
@@ -72,6 +73,12 @@ gevent-suite-whole: $(STAMP)  ## gevent's whole suite on our loops, each beside 
 
 greenlet-tests: $(STAMP)  ## greenlet's own API tests on each of our greenlets and the real one
 	$(BIN)/python -m coursetools.greenlet_suite
+
+asyncio-tests: $(STAMP)  ## CPython's own asyncio tests on our loop and on asyncio's (about a minute)
+	$(BIN)/python -m coursetools.asyncio_suite
+
+tornado-tests: $(STAMP)  ## tornado 6's whole suite on our loop and on asyncio's (about a minute)
+	$(BIN)/python -m coursetools.tornado_suite
 
 system-deps:  ## as root on Debian: the system packages the README names
 	apt-get update -qq

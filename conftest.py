@@ -62,17 +62,27 @@ REGISTRY = {
     },
     # The scenario suite's runtimes: each serves the same programs its own way
     # (tests/conformance/scenario_runtimes.py); a hub runtime is our hub on a greenlet
-    # implementation over a loop, every pair of impls/hub/runtimes.py.
+    # implementation over a loop, every pair of impls/hub/runtimes.py; "aio" and
+    # "asyncio" are async/await on our asyncio loop and on asyncio's own.
     "runtime": {
         "scheduler": Impl("scenario_runtimes:scheduler"),
         "gen": Impl("scenario_runtimes:gen"),
         **{f"hub_{pair}": Impl(f"scenario_runtimes:hub_{pair}") for pair in HUB_PAIRS},
+        "aio": Impl("scenario_runtimes:aio"),
         "tornado": Impl("scenario_runtimes:tornado", reference=True),
         "gevent": Impl("scenario_runtimes:gevent", reference=True),
+        "asyncio": Impl("scenario_runtimes:asyncio", reference=True),
     },
     "ioloop": {
         "pollioloop": Impl("impls.ioloop.pollioloop"),
         "tornado": Impl("tornado.ioloop", reference=True),
+    },
+    # An asyncio event loop: a test builds one with ``aio.new_event_loop()``, which all
+    # three modules offer. uvloop is a second reference, a landmark beside asyncio's.
+    "aio": {
+        "selector": Impl("impls.aio"),
+        "asyncio": Impl("asyncio", reference=True),
+        "uvloop": Impl("uvloop", reference=True),
     },
 }
 
@@ -166,9 +176,10 @@ def pytest_collection_modifyitems(config, items):
 def _behaves_like_the_reference(fidelity, name, reference):
     """Whether implementation `name` should fail a fidelity test as the reference does.
     ``fidelity(reason)`` is a difference of all of ours; ``fidelity(reason, of=names)``
-    one of those named only, and the others must fail it as the reference does."""
+    one of those named only, and the others must fail it as the reference does. A
+    subject with two references may name one in ``of`` (asyncio, where uvloop differs)."""
     differing = fidelity.kwargs.get("of")
-    return reference or (differing is not None and name not in differing)
+    return reference if differing is None else name not in differing
 
 
 # ---- The matrix: tests down, implementations across

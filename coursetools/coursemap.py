@@ -34,7 +34,7 @@ STOPS = {
     "scheduler": Stop(("Generators and", "the task scheduler"), "generators", "", GENERATORS, 0, True),
     "ioloop": Stop(("The Tornado IOLoop",), "ioloop", "", GENERATORS, 1, True),
     "gen": Stop(("gen.coroutine", "and Futures"), "gen", "", GENERATORS, 2),
-    "asyncio": Stop(("async/await", "and asyncio"), None, "", GENERATORS, 3),
+    "asyncio": Stop(("async/await", "and asyncio"), "asyncio", "", GENERATORS, 3),
     "greenlets": Stop(("Greenlets: switching", "whole C stacks"), "greenlets", "", GREENLETS, 0, True),
     "libev": Stop(("The libev loop", "under gevent"), "libev", "", GREENLETS, 1),
     "hub": Stop(("The hub and", "cooperative sockets"), "hub", "", GREENLETS, 2, True),

@@ -89,7 +89,65 @@ def _arrow(x, y, label, left):
     return line(start, y, x, y, ARROW) + text(start - 4, y + 4, label, 12, INK, "end", weight="bold")
 
 
-DIAGRAMS = {"stack-switch.svg": stack_switch}
+# ---- async/await: who hands what to whom, from an await to the selector and back
+
+LAYERS = [  # (name, what it is), top to bottom
+    ("the coroutine", "async def: a generator in another hat"),
+    ("the Task", "its Runner: __step, __wakeup"),
+    ("the Future", "a result to come; its done-callbacks"),
+    ("the event loop", "_ready deque, timer heap, _run_once"),
+    ("the selector", "epoll: sockets and the self-pipe"),
+]
+# (lines beside the arrow from layer i to layer i + 1): the wait, going down, on the left
+WAIT = [("await fut: fut.__await__()", "yields fut up to the Task"),
+        ("fut.add_done_callback(", "task.__wakeup)"),
+        ("sock_recv: add_reader(fd, try", "recv, then fut.set_result)"),
+        ("select(timeout): sleep until", "an fd is ready or a timer due")]
+# (lines beside the arrow from layer i + 1 back up to layer i): the wake-up, on the right
+WAKE = [("__step: coro.send(None);", "__await__ returns fut.result()"),
+        ("set_result: call_soon(__wakeup),", "run in a later iteration"),
+        ("the reader's Handle runs:", "recv the data, fut.set_result(data)"),
+        ("ready fds: their readers' Handles", "join the _ready deque")]
+LAYER_W, LAYER_H, LAYER_GAP, SIDE = 250, 52, 46, 250
+
+
+def asyncio_layers() -> str:
+    """An await, from the coroutine down to the selector (the wait) and back up (the
+    wake-up): the overview of chapters/asyncio.md."""
+    width = 2 * SIDE + LAYER_W + 20
+    top = 40
+    height = top + len(LAYERS) * (LAYER_H + LAYER_GAP) - LAYER_GAP + 50
+    x = SIDE + 10
+    parts = [opening(width, height, "An await in asyncio: the coroutine, the Task, the "
+                     "Future, the loop and the selector; the wait goes down, the wake-up up",
+                     ARROW),
+             text(x - 30, 22, "the wait", 14, INK, "end", weight="bold"),
+             text(x + LAYER_W + 30, 22, "the wake-up", 14, INK, "start", weight="bold")]
+    for i, (name, what) in enumerate(LAYERS):
+        y = top + i * (LAYER_H + LAYER_GAP)
+        parts.append(rect(x, y, LAYER_W, LAYER_H, A_COLOUR if i < 3 else B_COLOUR, INK))
+        parts.append(text(x + LAYER_W / 2, y + 21, name, 15, INK, weight="bold"))
+        parts.append(text(x + LAYER_W / 2, y + 39, what, 12, INK))
+    for i, (down, up) in enumerate(zip(WAIT, WAKE)):
+        y1 = top + i * (LAYER_H + LAYER_GAP) + LAYER_H
+        y2 = y1 + LAYER_GAP
+        left, right = x + 40, x + LAYER_W - 40
+        parts.append(line(left, y1 + 2, left, y2 - 2, ARROW))
+        parts.append(line(right, y2 - 2, right, y1 + 2, ARROW))
+        middle = (y1 + y2) / 2
+        for j, words in enumerate(down):
+            parts.append(text(left - 10, middle - 3 + 15 * j, words, 12, INK, "end"))
+        for j, words in enumerate(up):
+            parts.append(text(right + 10, middle - 3 + 15 * j, words, 12, INK, "start"))
+    parts.append(text(width / 2, height - 24, "Blue: the objects that wait; orange: the "
+                      "loop and the kernel underneath.", 12, MUTED))
+    parts.append(text(width / 2, height - 8, "The reader runs in the iteration whose select saw "
+                      "the fd; the Task's __wakeup, in the next one.", 12, MUTED))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+DIAGRAMS = {"stack-switch.svg": stack_switch, "asyncio-await.svg": asyncio_layers}
 
 
 def main(argv):

@@ -29,6 +29,8 @@ BENCHMARKS = {
                          "greenlet_core", "greenlet_pyloop", "greenlet_corecext", "gevent",
                          "tornado", "asyncio"],
             ["echo1", "echo100"]),
+    "aio": ("loops", ["ours", "asyncio", "uvloop", "ourtask", "pytask"],
+            ["callbacks", "timers", "tasks", "sock_echo", "echo1", "echo100"]),
 }
 CELLS = [(name, column) for name, (_, columns, _) in BENCHMARKS.items() for column in columns]
 
@@ -120,6 +122,22 @@ def test_the_hub_benchmark_compares_every_runtime_with_gevent(quick_run):
         for column, ratio in zip(header.split()[2:], ratios):
             measured = "ops_per_s" in report["results"][row][column]
             assert ratio.endswith("x") if measured else ratio == "-"
+
+
+def test_the_aio_benchmark_also_compares_our_task_with_pytask(quick_run):
+    """Its second ratio, beside ours/asyncio: our pure-Python Task over asyncio's
+    _PyTask, both on asyncio's loop, measured in the tasks row only."""
+    done, report, _ = quick_run("aio")
+    assert "ours/asyncio" in done.stdout and "ourtask/pytask" in done.stdout
+    assert report["also"] == {"ourtask/pytask": {"tasks": 1.0}}
+    results = report["results"]
+    assert results["tasks"]["pytask"]["ops_per_s"] > 0
+    for row in BENCHMARKS["aio"][2]:
+        if row != "tasks":
+            for column in ("ourtask", "pytask"):
+                assert "tasks row only" in results[row][column]["unavailable"]
+    if "ops_per_s" in results["tasks"]["ourtask"]:  # once impls.aio imports
+        assert results["tasks"]["ourtask/pytask"]["ratio"] > 0
 
 
 class _Subject:

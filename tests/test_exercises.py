@@ -227,7 +227,7 @@ def test_start_writes_the_skeleton_and_refuses_to_overwrite(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, listed", [
-    (("start", "nope"), "scheduler, ioloop, gen, greenlet, libev, hub"),
+    (("start", "nope"), "scheduler, ioloop, gen, aio, greenlet, libev, hub"),
     (("solution", "ioloop", "99"), "1 (callbacks), 2 (timedelta)"),
 ])
 def test_an_unknown_subject_or_stage_lists_the_valid_ones(tmp_path, capsys, args, listed):

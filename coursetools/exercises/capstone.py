@@ -9,6 +9,8 @@ runtime=coursetools.exercises.capstone:runtime`` and ``SWITCHYARD_CAPSTONE=KIND=
     scheduler  your scheduler runs the scenarios as tasks
     gen        your gen, on our IOLoop (or yours, if your gen.py imports it)
     ioloop     our gen on your IOLoop: gen.py's import of the IOLoop points at yours
+    aio        async/await on your loop, with your Future and Task: asyncio's own
+               sleep, timeout and wait, and your loop's sock_* methods
     greenlet   our hub on your greenlet module, over our pure-Python loop
     libev      the real gevent on your loop (GEVENT_LOOP names it); gevent's own
                loop-level test modules run on it too, after the scenarios
@@ -69,6 +71,12 @@ def _ioloop(target):
     return scenario_runtimes.CoroutineRuntime(gen)
 
 
+def _aio(target):
+    import scenario_runtimes
+
+    return scenario_runtimes.AsyncRuntime(_load(target))
+
+
 def _greenlet(target):
     import scenario_runtimes
     from impls.hub.runtime import Runtime
@@ -92,8 +100,8 @@ def _hub(target):
     return scenario_runtimes.GreenletRuntime(_load(target))
 
 
-MAKERS = {"scheduler": _scheduler, "gen": _gen, "ioloop": _ioloop, "greenlet": _greenlet,
-          "libev": _libev, "hub": _hub}
+MAKERS = {"scheduler": _scheduler, "gen": _gen, "ioloop": _ioloop, "aio": _aio,
+          "greenlet": _greenlet, "libev": _libev, "hub": _hub}
 
 
 def gevent_suite(loop_class):

@@ -9,13 +9,16 @@ scheduler yields system calls; it is written once, and every runtime serves it:
   switches away underneath;
 - a generator runtime passes the request on as what it knows how to wait for: a
   system call of our scheduler, or a Future for a ``gen.coroutine`` on an IOLoop
-  (ours, or tornado 6's).
+  (ours, or tornado 6's);
+- an async/await runtime (on asyncio's own loop, or on ours) awaits the loop's
+  ``sock_*`` method or asyncio function that answers it.
 
 A task is a scenario started by ``Spawn``; ``Join`` answers its return value, or
 raises what it raised, or answers ``KILLED`` if it was killed. A kill raises the
-runtime's own exception where the task waits (GreenletExit, GeneratorExit, `Killed`),
-so a scenario cleans up with ``finally``. ``WithTimeout(seconds, request)`` raises
-`TimedOut` if the request is not answered in time, and leaves nothing behind.
+runtime's own exception where the task waits (GreenletExit, GeneratorExit, `Killed`,
+CancelledError), so a scenario cleans up with ``finally``. ``WithTimeout(seconds,
+request)`` raises `TimedOut` if the request is not answered in time, and leaves nothing
+behind.
 
 Each runtime is made from the namespace ``conftest.REGISTRY`` names for it, and runs a
 scenario with ``runtime.run(scenario, *args)``, returning what the scenario returns.
@@ -23,6 +26,7 @@ scenario with ``runtime.run(scenario, *args)``, returning what the scenario retu
 import dataclasses
 import errno
 import socket
+from asyncio import sleep, timeout, wait  # by name: `asyncio` here is a runtime (__getattr__)
 from typing import Any
 
 # ---- The requests
@@ -427,6 +431,82 @@ def _copy(source, target):
         target.set_result(source.result())
 
 
+# ---- async/await on an asyncio loop: a request becomes an await
+
+
+class AsyncRuntime:
+    """A task is an asyncio Task that serves a scenario, each request answered by an
+    await on the loop (``sock_*``) or on asyncio's functions, which run on any loop.
+    A kill is ``Task.cancel()``: CancelledError goes into the scenario where it waits."""
+
+    def __init__(self, aio):
+        self.aio = aio  # asyncio or impls.aio: anything with new_event_loop()
+        self.loop = None
+
+    def run(self, scenario, *args):
+        loop = self.loop = self.aio.new_event_loop()
+        try:
+            return loop.run_until_complete(self.drive(scenario(*args)))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def drive(self, task):
+        answer, error = None, None
+        while True:
+            try:
+                request = task.send(answer) if error is None else task.throw(error)
+            except StopIteration as stop:
+                return stop.value
+            try:
+                answer, error = (await self.perform(request)), None
+            except BaseException as exc:  # a kill (CancelledError) goes into the task too
+                answer, error = None, exc
+
+    async def perform(self, request):
+        """Sockets are non-blocking, as the loop's sock_* methods require."""
+        loop = self.loop
+        match request:
+            case Sleep(seconds):
+                return await sleep(seconds)
+            case Spawn(scenario, args):
+                return loop.create_task(self.drive(scenario(*args)))
+            case Join(task):
+                await wait([task])  # unlike `await task`, tells its cancel from ours
+                return KILLED if task.cancelled() else task.result()
+            case Kill(task):
+                task.cancel()
+                await wait([task])
+            case SocketPair():
+                return _non_blocking(*socket.socketpair())
+            case Listen():
+                return _listening(_non_blocking(socket.socket()))
+            case Accept(listener):
+                return _non_blocking((await loop.sock_accept(listener))[0])
+            case Connect(port):
+                sock = _non_blocking(socket.socket())
+                try:
+                    await loop.sock_connect(sock, ("127.0.0.1", port))
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+            case Recv(sock, size):
+                return await loop.sock_recv(sock, size)
+            case SendAll(sock, data):
+                return await loop.sock_sendall(sock, data)
+            case Close(sock):
+                return sock.close()
+            case WithTimeout(seconds, inner):
+                try:
+                    async with timeout(seconds):
+                        return await self.perform(inner)
+                except TimeoutError:
+                    raise TimedOut(f"no answer in {seconds} s") from None
+            case _:
+                raise TypeError(f"not a request: {request!r}")
+
+
 # ---- The runtimes, by the names conftest.REGISTRY gives them
 
 
@@ -441,6 +521,10 @@ def __getattr__(name):
         runtime = CoroutineRuntime(importlib.import_module("impls.coroutine.gen"))
     elif name == "tornado":
         runtime = CoroutineRuntime(importlib.import_module("tornado.gen"))
+    elif name == "asyncio":
+        runtime = AsyncRuntime(importlib.import_module("asyncio"))
+    elif name == "aio":
+        runtime = AsyncRuntime(importlib.import_module("impls.aio"))
     elif name == "gevent" or name.startswith("hub_"):
         hubs = importlib.import_module("impls.hub.runtimes")
         runtime = GreenletRuntime(getattr(hubs, name.removeprefix("hub_")))
