@@ -291,9 +291,44 @@ OURS = {  # module -> test id -> reason; what ours fails (see `expected`)
 
 
 
+# From 3.13, asyncio changed two things that ours keeps as 3.11 has them (the CI's
+# Python; the chapter says so): uncancel() also clears a pending cancellation when the
+# count reaches zero, which 3.13's TaskGroup and timeout rely on for nested
+# cancellations, and set_exception(StopIteration) stores a RuntimeError instead of
+# raising TypeError. 3.13 also adds tests of what ours leaves out.
+UNCANCEL = ("ours keeps 3.11's uncancel(), which only counts down; 3.13's also clears "
+            "_must_cancel at zero, and its TaskGroup and timeout rely on it")
+STOP_ITERATION = ("ours keeps 3.11's TypeError for set_exception(StopIteration); "
+                  "3.13 stores a RuntimeError caused by it")
+SINCE_3_13 = {
+    "test_taskgroups": {"TestTaskGroup.test_nested_groups_both_cancelled": UNCANCEL},
+    "test_timeouts": {"TimeoutTests.test_timeout_taskgroup": UNCANCEL},
+    "test_subprocess": {f"{watcher}.test_subprocess_send_signal_race": SUBPROCESSES
+                        for watcher in WATCHERS},
+    "mixin_tasks": {f"{cls}.test_uncancel_resets_must_cancel": UNCANCEL
+                    for cls in ("TaskTests", "TaskSubclassTests")},
+    "mixin_futures": {f"{cls}.{test}": STOP_ITERATION
+                      for cls in ("FutureTests", "SubFutureTests")
+                      for test in ("test_stop_iteration_exception",
+                                   "test_stop_iteration_subclass_exception")},
+    "mixin_events": {"EventLoopTests.test_datagram_send_to_non_listening_address": DATAGRAMS},
+}
+# 3.13 only: this test counts the ResourceWarnings of a garbage collection, which then
+# also finds what the TLS and pipe tests before it (left out, failing) left behind; run
+# alone, it passes.
+FLAKY_SINCE_3_13 = {
+    "test_streams": {"StreamTests.test_unclosed_resource_warnings":
+                     "a knock-on of the left-out TLS and pipe tests before it"},
+}
+
+
 def expected(module):
     """A row of EXPECTED: asyncio's own loop passes everything (the baseline)."""
-    return {"selector": Expect(fails=OURS.get(module, {})), "asyncio": PASS}
+    fails, flaky = dict(OURS.get(module, {})), {}
+    if sys.version_info >= (3, 13):
+        fails.update(SINCE_3_13.get(module, {}))
+        flaky.update(FLAKY_SINCE_3_13.get(module, {}))
+    return {"selector": Expect(fails=fails, flaky=flaky), "asyncio": PASS}
 
 
 EXPECTED = {module: expected(module) for module in MODULES}  # module -> column -> Expect
