@@ -36,7 +36,7 @@ from time import perf_counter
 if not __package__:  # run as a script, `python benchmarks/aio.py`: import from the root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
 from benchmarks.harness import Benchmark, Comparison, Row, version_label  # noqa: E402
-from benchmarks.hub import settle, shares  # noqa: E402  (the streams echo's helpers)
+from benchmarks.hub import streams_echo  # noqa: E402  (the same program as its asyncio column)
 from benchmarks.ioloop import countdown  # noqa: E402  (the callbacks' and timers' unit of work)
 
 SEED = 20240601  # the timers row draws its delays from random.Random(SEED)
@@ -199,42 +199,6 @@ async def sock_echo(n):
         client.shutdown(socket.SHUT_WR)  # the server's recv returns b"", and it ends
         await echoing
     return seconds
-
-
-async def streams_echo(clients, n):
-    """n round trips of 64 bytes over asyncio's streams, shared by the clients, each
-    writing a message and reading exactly as much back; the server echoes whatever it
-    reads. Connecting is not timed. (asyncio sets TCP_NODELAY on TCP sockets itself.)"""
-    handlers = set()  # the tasks running serve, awaited before the program ends
-
-    async def serve(reader, writer):
-        handlers.add(asyncio.current_task())
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-        writer.close()
-
-    async def client(reader, writer, count):
-        for _ in range(count):
-            writer.write(MESSAGE)
-            await writer.drain()
-            await reader.readexactly(len(MESSAGE))
-
-    server = await asyncio.start_server(serve, HOST, 0)
-    port = server.sockets[0].getsockname()[1]
-    pairs = []
-    try:
-        for _ in range(clients):
-            pairs.append(await asyncio.open_connection(HOST, port))
-        started = perf_counter()
-        await asyncio.gather(*(client(reader, writer, count)
-                               for (reader, writer), count in zip(pairs, shares(n, clients))))
-        return perf_counter() - started
-    finally:
-        for _, writer in pairs:  # each handler's read then returns b"", and it ends
-            writer.close()
-        server.close()
-        await settle(handlers)
 
 
 def program(name):
