@@ -36,7 +36,7 @@ import warnings
 from pathlib import Path
 
 from coursetools import asyncio_suite, upstream_suite
-from coursetools.upstream_suite import PASS, Expect
+from coursetools.upstream_suite import Expect
 
 TIMEOUT = 180.0  # seconds one module may take on one column (web_test: about 10 on asyncio)
 TEST_TIMEOUT = 30.0  # seconds one test may take before it counts as hung (tornado's
@@ -100,7 +100,17 @@ def full_name(module):
 OURS = {  # module -> test id -> reason
 }
 
-EXPECTED = {module: {"selector": Expect(fails=OURS.get(module, {})), "asyncio": PASS}
+# Tests that time a request with a short deadline: on a loaded machine (the whole
+# suite on two cores) they may miss it, on either loop; run again alone, they pass.
+TIMING = {
+    "simple_httpclient_test": {
+        "SimpleHTTPSClientTestCase.test_request_timeout":
+            "a 0.1 s request timeout; seen failing on asyncio's loop under load",
+    },
+}
+
+EXPECTED = {module: {"selector": Expect(fails=OURS.get(module, {}), flaky=TIMING.get(module, {})),
+                     "asyncio": Expect(flaky=TIMING.get(module, {}))}
             for module in MODULES}  # module -> column -> Expect
 
 

@@ -103,7 +103,7 @@ class greenlet:
         True
     """
 
-    __slots__ = ("_parent", "_state", "_thread", "_baton", "_run", "_dead", "_context",
+    __slots__ = ("_parent", "_state", "_thread", "_baton", "_run_callable", "_dead", "_context",
                  "__dict__", "__weakref__")
     getcurrent = staticmethod(getcurrent)  # greenlet also offers these on the class
     GreenletExit = GreenletExit
@@ -122,7 +122,7 @@ class greenlet:
         self._state = state  # its thread's _ThreadState once started (a main's from birth)
         self._thread = thread  # the OS thread it runs on once started
         self._baton = _Baton()  # what that thread waits on
-        self._run = _NO_RUN  # the function to start with, until the start takes it
+        self._run_callable = _NO_RUN  # what to start with, until taken (_run is gevent's, a subclass's)
         self._dead = False  # its run has returned or raised
         self._context = None  # gr_context: as given, a snapshot per switch, the one it died in
 
@@ -137,19 +137,19 @@ class greenlet:
         """The function the first switch calls; it is gone once the greenlet has started."""
         if self._parent is None:
             raise AttributeError("Main greenlets do not have a run attribute.")
-        if self._run is _NO_RUN:
+        if self._run_callable is _NO_RUN:
             raise AttributeError("run")
-        return self._run
+        return self._run_callable
 
     @run.setter
     def run(self, run):
         self._check_run_settable()
-        self._run = run
+        self._run_callable = run
 
     @run.deleter
     def run(self):
         self._check_run_settable()
-        self._run = _NO_RUN
+        self._run_callable = _NO_RUN
 
     def _check_run_settable(self):
         if self._parent is None:
@@ -354,11 +354,11 @@ def _start(state, target):
                     f"process has {threading.active_count()} threads (its limit: "
                     f"MAX_THREADS = {MAX_THREADS})")
     context = contextvars.Context() if target._context is None else target._context
-    start = [target._run, context, run]  # emptied by the thread as it starts (_outcome)
+    start = [target._run_callable, context, run]  # emptied by the thread as it starts (_outcome)
     thread = threading.Thread(target=_run_greenlet, args=(state, target._baton, start),
                               daemon=True)  # a suspended greenlet does not keep Python up
     thread.start()
-    target._run, target._state, target._thread = _NO_RUN, state, thread
+    target._run_callable, target._state, target._thread = _NO_RUN, state, thread
     return True
 
 

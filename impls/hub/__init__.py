@@ -9,9 +9,11 @@
     g.join()                              # g runs only now: the spawner blocked
     assert g.value == 6
 
-One module per idea: ``exceptions`` (gevent's errors), ``waiter`` (the one-shot
+One module per idea. The hub chapter's: ``exceptions``, ``waiter`` (the one-shot
 rendezvous with the hub), ``hub`` (the greenlet that runs the loop), ``task`` (gevent's
 ``Greenlet``), ``timeout``, ``waiting`` (sleep, wait, iwait, joinall), ``socket``,
-``server`` (a ``StreamServer``), ``runtime`` (binds them to one greenlet module and one
-loop class) and ``runtimes`` (ready-made pairs, and gevent itself, for the tests).
+``server`` (a ``StreamServer``), ``runtime`` (binds them all to one greenlet module and
+one loop class), ``runtimes`` (ready-made pairs, and gevent itself). The primitives
+chapter's: ``event``, ``lock``, ``queue``, ``pool``. The monkey chapter's: ``monkey``,
+``thread``, ``select``, ``threadpool``, ``resolver``, ``util`` (run info), ``monitor``.
 """

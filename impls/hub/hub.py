@@ -11,7 +11,9 @@ the thread's main greenlet.
 import sys
 import traceback
 
+from . import monitor
 from .exceptions import BlockingSwitchOutError, InvalidSwitchError, LoopExit
+from .resolver import configured as configured_resolver
 from .waiter import Waiter
 
 SYSTEM_ERROR = (KeyboardInterrupt, SystemExit, SystemError)  # never just printed
@@ -19,10 +21,14 @@ SYSTEM_ERROR = (KeyboardInterrupt, SystemExit, SystemError)  # never just printe
 
 class Hub:
     runtime = None  # the Runtime this class was bound to
+    threadpool_size = 10  # gevent's default maxsize for the hub's threadpool
 
     def __init__(self, loop, parent):
         super().__init__(self._run_loop, parent)  # given, not overridden: see task.py
         self.loop = loop  # the event loop this hub runs, and every watcher lives in
+        self._threadpool = None  # made on first use: threads only for who needs them
+        self._resolver = None  # likewise; it uses the threadpool
+        self.periodic_monitoring_thread = None  # the monitor (monitor.py), if one was started
 
     # ---- The hub's life: run the loop until it has nothing left to do
 
@@ -30,6 +36,7 @@ class Hub:
         """Run the loop; when it ends, throw LoopExit into the main greenlet. The hub
         never returns (a return would look like a value to whoever switched here); a
         later blocking call switches back into this loop, which runs the loop again."""
+        self.start_periodic_monitoring_thread()
         while True:
             self.loop.error_handler = self
             try:
@@ -37,6 +44,13 @@ class Hub:
             finally:
                 self.loop.error_handler = None  # the loop must not keep the hub alive
             self.parent.throw(LoopExit("This operation would block forever", self))
+
+    def start_periodic_monitoring_thread(self):
+        """Start the monitor thread, if GEVENT_MONITOR_THREAD_ENABLE asks for one, and
+        return it (or None), as gevent's does; the hub starts it when it first runs."""
+        if self.periodic_monitoring_thread is None and monitor.enabled():
+            self.periodic_monitoring_thread = monitor.PeriodicMonitoringThread(self)
+        return self.periodic_monitoring_thread
 
     def switch(self):
         """Switch into the hub; gevent's ``switch_out`` check, made here: the hub
@@ -72,6 +86,23 @@ class Hub:
             if timer is not None:
                 timer.close()
         return False
+
+    # ---- Made on first use: the threadpool, and the resolver that runs on it
+
+    @property
+    def threadpool(self):
+        """The ThreadPool that runs this hub's blocking calls (gevent's ``Hub.threadpool``)."""
+        if self._threadpool is None:
+            self._threadpool = self.runtime.ThreadPool(self.threadpool_size, hub=self)
+        return self._threadpool
+
+    @property
+    def resolver(self):
+        """The resolver the sockets look host names up with (gevent's ``Hub.resolver``):
+        the thread resolver, unless GEVENT_RESOLVER names another."""
+        if self._resolver is None:
+            self._resolver = configured_resolver(self.runtime)(hub=self)
+        return self._resolver
 
     # ---- Waking waiters with an error: a socket closed under a reader
 

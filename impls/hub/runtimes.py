@@ -42,20 +42,48 @@ def _gevent():
     """gevent's own public names, gathered from the modules that define them."""
     import gevent
     import gevent.exceptions
+    import gevent.event
     import gevent.hub
+    import gevent.lock
+    import gevent.monkey
+    import gevent.pool
+    import gevent.queue
+    import gevent.resolver.thread
+    import gevent.select
+    import gevent.selectors
     import gevent.server
     import gevent.socket
+    import gevent.thread
+    import gevent.threadpool
+    import gevent.util
 
     if gevent.hub._get_hub() is None:
         # A loop of its own (default=False), as our runtimes have: libev's default loop
         # is one per process, and other code (the loop tests) runs and destroys it.
         gevent.hub.set_hub(gevent.hub.Hub(default=False))
 
-    names = ("spawn", "sleep", "joinall", "wait", "iwait", "Timeout", "Greenlet", "get_hub", "getcurrent")
+    names = ("spawn", "sleep", "joinall", "wait", "iwait", "Timeout", "Greenlet", "get_hub", "getcurrent",
+             "spawn_later", "killall", "spawn_raw")
     namespace = types.SimpleNamespace(**{name: getattr(gevent, name) for name in names})
     namespace.LoopExit = gevent.exceptions.LoopExit
     namespace.ConcurrentObjectUseError = gevent.exceptions.ConcurrentObjectUseError
+    namespace.InvalidSwitchError = gevent.exceptions.InvalidSwitchError
     namespace.GreenletExit = gevent.GreenletExit
     namespace.socket = gevent.socket
     namespace.StreamServer = gevent.server.StreamServer
+    namespace.ThreadPool = gevent.threadpool.ThreadPool
+    namespace.Resolver = gevent.resolver.thread.Resolver
+    for name in ("Semaphore", "BoundedSemaphore", "RLock", "DummySemaphore"):
+        setattr(namespace, name, getattr(gevent.lock, name))
+    namespace.Lock = gevent.thread.LockType
+    namespace.thread, namespace.monkey = gevent.thread, gevent.monkey
+    namespace.start_periodic_monitoring_thread = lambda: gevent.get_hub().start_periodic_monitoring_thread()
+    namespace.select, namespace.selectors = gevent.select, gevent.selectors
+    for module, names in ((gevent.event, ("Event", "AsyncResult")),
+                          (gevent.queue, ("SimpleQueue", "Queue", "JoinableQueue", "PriorityQueue",
+                                          "LifoQueue", "Full", "Empty")),
+                          (gevent.pool, ("Group", "Pool", "PoolFull")),
+                          (gevent.util, ("format_run_info", "print_run_info"))):
+        for name in names:
+            setattr(namespace, name, getattr(module, name))
     return namespace

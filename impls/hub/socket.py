@@ -1,13 +1,21 @@
-"""The cooperative socket (gevent's ``_socketcommon.py`` and ``_socket3.py``).
+"""The cooperative socket (gevent's ``_socketcommon.py`` and ``_socket3.py``), complete
+enough for the standard library's own network code once monkey patching has put it in
+place of ``socket.socket``.
 
 The OS socket underneath is always non-blocking. Each call that could block is tried
 first; on EWOULDBLOCK the greenlet waits, in the hub, on an io watcher for the fd
 (``_read_event`` or ``_write_event``), then tries again. The socket's own timeout
 (``settimeout``) bounds each wait and raises ``socket.timeout('timed out')``.
+
+What cannot block (bind, listen, setsockopt, shutdown...) is the OS socket's own. What
+the stdlib's socket class writes in Python over the blocking calls (``makefile``,
+``dup``, ``sendfile``...) is borrowed from it unchanged: it calls our ``recv_into`` and
+``send``. Host names are looked up by the hub's resolver (``resolver.py``).
 """
 import _socket
 import contextlib
 import errno
+import functools
 import numbers
 import os
 import socket as _stdlib
@@ -17,6 +25,12 @@ from .exceptions import ConcurrentObjectUseError
 READ, WRITE = 1, 2  # libev's EV_READ and EV_WRITE
 _CONNECT_PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
 _NO_DEADLINE = contextlib.nullcontext()  # reusable: it holds nothing
+_RESOLVABLE = (_stdlib.AF_INET, _stdlib.AF_INET6)  # the families whose addresses name hosts
+
+# What monkey patching puts in the stdlib's socket module (gevent's ``__implements__``).
+# create_server is not among them: once ``socket`` is ours, the stdlib's own makes ours.
+IMPLEMENTS = ("socket", "SocketType", "socketpair", "fromfd", "create_connection", "getaddrinfo",
+              "gethostbyname", "gethostbyname_ex", "gethostbyaddr", "getnameinfo")
 
 
 class socket:
@@ -26,6 +40,8 @@ class socket:
         self._sock = _socket.socket(family, type, proto, fileno)  # the OS socket; -1: default
         self._sock.setblocking(False)  # it never blocks; we wait instead
         self.timeout = _stdlib.getdefaulttimeout()  # None: wait as long as it takes
+        self._io_refs = 0  # files made by makefile() and not closed: they keep the fd open
+        self._closed = False  # close() was called; the fd may still wait for those files
         self.hub = self.runtime.get_hub()  # whose loop watches the fd
         fd = self._sock.fileno()
         self._read_event = self.hub.loop.io(fd, READ)  # started while a reader waits
@@ -38,8 +54,30 @@ class socket:
             raise AttributeError(name)
         return getattr(self._sock, name)
 
-    def __repr__(self):
-        return f"<cooperative {self._sock!r}>"
+    @property
+    def family(self):
+        return _stdlib._intenum_converter(self._sock.family, _stdlib.AddressFamily)
+
+    @property
+    def type(self):
+        return _stdlib._intenum_converter(self._sock.type, _stdlib.SocketKind)
+
+    # ---- Borrowed from the stdlib's socket class: Python over the calls below.
+    # makefile() wraps us in a SocketIO and counts it in _io_refs; closing that file
+    # calls _decref_socketios, which calls close() again if close() was called before.
+
+    makefile = _stdlib.socket.makefile
+    _decref_socketios = _stdlib.socket._decref_socketios
+    dup = _stdlib.socket.dup
+    get_inheritable = _stdlib.socket.get_inheritable
+    set_inheritable = _stdlib.socket.set_inheritable
+    __repr__ = _stdlib.socket.__repr__
+    __enter__ = _stdlib.socket.__enter__
+    __exit__ = _stdlib.socket.__exit__
+    # The stdlib's fallback for sendfile, send() in a loop: os.sendfile would wait
+    # for a full socket with select(), blocking every greenlet.
+    sendfile = _stdlib.socket._sendfile_use_send
+    _check_sendfile_params = _stdlib.socket._check_sendfile_params
 
     # ---- Timeouts
 
@@ -58,6 +96,9 @@ class socket:
 
     def setblocking(self, flag):
         self.timeout = None if flag else 0.0
+
+    def getblocking(self):
+        return self.timeout != 0.0
 
     # ---- The one idea: try, and on EWOULDBLOCK wait for the fd and try again
 
@@ -93,8 +134,23 @@ class socket:
     def recv_into(self, *args):
         return self._retry(self._read_event, self._sock.recv_into, *args)
 
+    def recvfrom(self, *args):
+        return self._retry(self._read_event, self._sock.recvfrom, *args)
+
+    def recvfrom_into(self, *args):
+        return self._retry(self._read_event, self._sock.recvfrom_into, *args)
+
+    def recvmsg(self, *args):
+        return self._retry(self._read_event, self._sock.recvmsg, *args)
+
     def send(self, *args):
         return self._retry(self._write_event, self._sock.send, *args)
+
+    def sendto(self, *args):
+        return self._retry(self._write_event, self._sock.sendto, *args)
+
+    def sendmsg(self, *args):
+        return self._retry(self._write_event, self._sock.sendmsg, *args)
 
     def sendall(self, data):
         """Send everything; the timeout bounds the whole call, not each chunk."""
@@ -106,33 +162,78 @@ class socket:
         fd, address = self._retry(self._read_event, self._sock._accept)
         return type(self)(self.family, self.type, self.proto, fileno=fd), address
 
+    # ---- Connecting, to a host name too
+
     def connect(self, address):
         """A non-blocking connect, then a wait for writability, then the verdict in
-        SO_ERROR. (gevent resolves host names cooperatively first; we do not.)"""
-        result = self._sock.connect_ex(address)
+        SO_ERROR: OSError(errno) is the stdlib's subclass for it (ConnectionRefusedError...)."""
+        result = self._sock.connect_ex(self._resolved(address))
         if result in _CONNECT_PENDING and self.timeout != 0.0:
             self._wait(self._write_event)
             result = self._sock.getsockopt(_stdlib.SOL_SOCKET, _stdlib.SO_ERROR)
         if result not in (0, errno.EISCONN):
             raise OSError(result, os.strerror(result))
 
+    def connect_ex(self, address):
+        """connect(), returning the errno instead of raising it (0 on success); a timeout
+        is EAGAIN and a failed lookup still raises, as the stdlib does."""
+        try:
+            self.connect(address)
+        except _stdlib.timeout:
+            return errno.EAGAIN
+        except _stdlib.gaierror:
+            raise
+        except OSError as error:
+            if error.errno is None:
+                raise
+            return error.errno
+        return 0
+
+    def _resolved(self, address):
+        """``(host, port)`` with the host name looked up by the resolver, so that the
+        C library does not look it up, blocking. An IP address is kept as it is:
+        resolving it again could lose an IPv6 scope id (gevent's ``_resolve_addr``)."""
+        if self._sock.family not in _RESOLVABLE or not isinstance(address, tuple):
+            return address
+        host, port = address[:2]
+        try:
+            _socket.inet_pton(self._sock.family, host)
+        except (OSError, TypeError):  # not an address of this family: a name
+            sockaddr = self.runtime.socket.getaddrinfo(host, None, self._sock.family)[0][4]
+            return (sockaddr[0], port, *sockaddr[2:])
+        return address
+
     # ---- Closing, possibly under a greenlet that waits on it
 
     def close(self):
-        """Close now for this greenlet: every later call raises EBADF. A greenlet
-        waiting on the socket is woken with EBADF, and only then is the fd closed
-        (gevent's ``_drop_events_and_close``)."""
+        """The stdlib's rule: the fd is closed now, or, while a file made by
+        makefile() is open, when the last of them is closed (http.client closes its
+        connection while the response is still being read)."""
+        self._closed = True
+        if self._io_refs <= 0:
+            self._real_close()
+
+    def _real_close(self):
+        """Close the fd now (close() calls this once no makefile() file is open)."""
+        self._drop_fd(_socket.socket.close)
+
+    def detach(self):
+        """Stop using the fd and return it, open: it is the caller's now."""
+        self._closed = True
+        fd = self._sock.fileno()
+        self._drop_fd(_socket.socket.detach)
+        return fd
+
+    def _drop_fd(self, release):
+        """Every later call raises EBADF. A greenlet waiting on the socket is woken
+        with EBADF, and only then is ``release(os_socket)`` called (gevent's
+        ``_drop_events_and_close``): no watcher ever watches a closed fd."""
         sock, self._sock = self._sock, _ClosedSocket(self._sock)
         if sock.fileno() == -1:
             return  # closed already: a no-op, as for a real socket
         error = OSError(errno.EBADF, "File descriptor was closed in another greenlet")
-        self.hub.cancel_waits_then((self._read_event, self._write_event), error, sock.close)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.close()
+        watchers = (self._read_event, self._write_event)
+        self.hub.cancel_waits_then(watchers, error, functools.partial(release, sock))
 
 
 class _ClosedSocket:
@@ -144,13 +245,13 @@ class _ClosedSocket:
     def fileno(self):
         return -1
 
-    def close(self):
-        pass
-
     def __getattr__(self, name):
         def closed(*args, **kwargs):
             raise OSError(errno.EBADF, "Bad file descriptor")
         return closed
+
+
+# ---- The module's functions: the runtime comes first (Runtime binds it)
 
 
 def socketpair(runtime, family=_stdlib.AF_UNIX, type=_stdlib.SOCK_STREAM, proto=0):
@@ -159,21 +260,76 @@ def socketpair(runtime, family=_stdlib.AF_UNIX, type=_stdlib.SOCK_STREAM, proto=
     return tuple(runtime.socket.socket(s.family, s.type, s.proto, s.detach()) for s in (a, b))
 
 
-def create_connection(runtime, address, timeout=_stdlib._GLOBAL_DEFAULT_TIMEOUT, source_address=None):
-    """Connect to ``(host, port)``, trying each address the name resolves to (the
-    resolution itself blocks: gevent's resolvers are a subject of their own)."""
+def fromfd(runtime, fd, family, type, proto=0):
+    """A cooperative socket on a duplicate of ``fd``."""
+    return runtime.socket.socket(family, type, proto, os.dup(fd))
+
+
+def create_server(runtime, address, **options):
+    """The stdlib's ``create_server`` (its options and checks), whose listening fd
+    becomes a cooperative socket's: binding and listening never block."""
+    sock = _stdlib.create_server(address, **options)
+    return runtime.socket.socket(sock.family, sock.type, sock.proto, sock.detach())
+
+
+def create_connection(runtime, address, timeout=_stdlib._GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
+                      all_errors=False):
+    """Connect to ``(host, port)``, trying each address the name resolves to in
+    turn. If none answers: the last error, or all of them in an ExceptionGroup."""
     host, port = address
-    error = OSError(f"getaddrinfo returns an empty list for {host!r}")
-    for family, type, proto, _, sockaddr in _stdlib.getaddrinfo(host, port, 0, _stdlib.SOCK_STREAM):
-        sock = runtime.socket.socket(family, type, proto)
+    errors = []
+    for family, type, proto, _, sockaddr in runtime.socket.getaddrinfo(host, port, 0, _stdlib.SOCK_STREAM):
         try:
-            if timeout is not _stdlib._GLOBAL_DEFAULT_TIMEOUT:
-                sock.settimeout(timeout)
-            if source_address:
-                sock.bind(source_address)
-            sock.connect(sockaddr)
-            return sock
-        except OSError as exc:
-            error = exc
-            sock.close()
-    raise error
+            return _connected(runtime.socket.socket(family, type, proto), sockaddr, timeout, source_address)
+        except OSError as error:
+            if not all_errors:
+                errors.clear()  # only the last is raised
+            errors.append(error)
+    if not errors:
+        raise OSError("getaddrinfo returns an empty list")
+    try:
+        raise ExceptionGroup("create_connection failed", errors) if all_errors else errors[0]
+    finally:
+        errors.clear()  # the traceback holds this frame, which holds the errors: a cycle
+
+
+def _connected(sock, sockaddr, timeout, source_address):
+    """One attempt of create_connection; the socket is closed if it fails, whatever
+    the reason (a Timeout or a kill too)."""
+    try:
+        if timeout is not _stdlib._GLOBAL_DEFAULT_TIMEOUT:
+            sock.settimeout(timeout)
+        if source_address:
+            sock.bind(source_address)
+        sock.connect(sockaddr)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+# ---- Looking names up: the hub's resolver, which may use a thread (resolver.py)
+
+
+def getaddrinfo(runtime, host, port, family=0, type=0, proto=0, flags=0):
+    """The resolver's answer, with the stdlib's enums for family and type."""
+    answer = runtime.get_hub().resolver.getaddrinfo(host, port, family, type, proto, flags)
+    return [(_stdlib._intenum_converter(af, _stdlib.AddressFamily),
+             _stdlib._intenum_converter(kind, _stdlib.SocketKind), protocol, canonname, sockaddr)
+            for af, kind, protocol, canonname, sockaddr in answer]
+
+
+def gethostbyname(runtime, hostname):
+    return runtime.get_hub().resolver.gethostbyname(hostname)
+
+
+def gethostbyname_ex(runtime, hostname):
+    return runtime.get_hub().resolver.gethostbyname_ex(hostname)
+
+
+def gethostbyaddr(runtime, ip_address):
+    return runtime.get_hub().resolver.gethostbyaddr(ip_address)
+
+
+def getnameinfo(runtime, sockaddr, flags):
+    return runtime.get_hub().resolver.getnameinfo(sockaddr, flags)

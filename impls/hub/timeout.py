@@ -34,14 +34,24 @@ class Timeout(BaseException):
         return timeout
 
     def start(self):
-        """Arm the timer, for the current greenlet; an armed Timeout refuses."""
+        """Arm the timer, for the current greenlet; an armed Timeout refuses, and so
+        does a closed one (with gevent's words: its timer is gone for good)."""
         if self.pending:
             raise AssertionError(f"{self!r} is already started; to restart it, cancel it first")
-        if self.timer is None:
+        if self.seconds is None:
             return
-        throws = self.exception if isinstance(self.exception, (BaseException, type)) else self
+        if self.timer is None:
+            raise AssertionError("non-expiring timer cannot be started")
         # update=True: count the seconds from now, not from the loop's last wake-up
-        self.timer.start(self._expire, self.runtime.getcurrent(), throws, update=True)
+        self.timer.start(self._expire, self.runtime.getcurrent(), self._throws(), update=True)
+
+    def _throws(self):
+        """What expiry throws: this Timeout, unless given something else. As in gevent,
+        that is anything but None, False or a string, thrown as it is: ``Timeout(1, 42)``
+        makes the greenlet's throw fail, in the hub, which reports the TypeError."""
+        if self.exception is None or self.exception is False or isinstance(self.exception, str):
+            return self
+        return self.exception
 
     @staticmethod
     def _expire(greenlet, exception):
