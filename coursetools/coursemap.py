@@ -38,12 +38,15 @@ STOPS = {
     "greenlets": Stop(("Greenlets: switching", "whole C stacks"), "greenlets", "", GREENLETS, 0, True),
     "libev": Stop(("The libev loop", "under gevent"), "libev", "", GREENLETS, 1),
     "hub": Stop(("The hub and", "cooperative sockets"), "hub", "", GREENLETS, 2, True),
-    "practice": Stop(("What this explains", "about your code"), None, "", GREENLETS, 3),
+    "primitives": Stop(("Events, queues", "and pools"), "primitives", "", GREENLETS, 3),
+    "monkey": Stop(("Monkey patching and", "seeing inside"), "monkey", "", GREENLETS, 4),
+    "practice": Stop(("What this explains", "about your code"), "practice", "", GREENLETS, 5),
 }
 # (from, to, label lines): the order along a track, and the ideas one track lends the other.
 EDGES = [
     ("scheduler", "ioloop", ()), ("ioloop", "gen", ()), ("gen", "asyncio", ()),
-    ("greenlets", "libev", ()), ("libev", "hub", ()), ("hub", "practice", ()),
+    ("greenlets", "libev", ()), ("libev", "hub", ()), ("hub", "primitives", ()),
+    ("primitives", "monkey", ()), ("monkey", "practice", ()),
     ("scheduler", "greenlets", ("why a generator cannot", "switch from a nested call")),
     ("ioloop", "libev", ("epoll, the timer heap,", "the wake-up pipe")),
 ]

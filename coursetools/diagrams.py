@@ -147,7 +147,134 @@ def asyncio_layers() -> str:
     return "".join(parts)
 
 
-DIAGRAMS = {"stack-switch.svg": stack_switch, "asyncio-await.svg": asyncio_layers}
+# ---- An Event: two greenlets wait by linking, one set() wakes them, in the hub, in order
+
+WAKE_LANES = ["main", "the hub", "task A", "task B"]
+WAKE_LANE_COLOURS = [SAVED, B_COLOUR, A_COLOUR, A_COLOUR]
+# (the lane that runs, what happens, the Event's links after it): one row each, time going down
+WAKE_ROWS = [
+    (0, ("A and B are blocked in event.wait():", "each linked its Waiter's switch"), "A, B"),
+    (0, ("main calls event.set(): the flag is", "true, one round is queued; no switch"),
+     "A, B; round queued"),
+    (0, ("main blocks (a join, a sleep, a recv):", "it switches to the hub"), "A, B; round queued"),
+    (1, ("the loop runs the round: _notify_links", "calls A's link, a switch to A"), "B"),
+    (2, ("in A, wait() returns True; A runs", "until it blocks again"), "B"),
+    (1, ("back in _notify_links: B's link, the", "last of the round, a switch to B"), "none"),
+    (3, ("in B, wait() returns True; B runs", "until it blocks again"), "none"),
+    (1, ("_notify_links returns; the loop goes", "on with its other callbacks"), "none; no round"),
+]
+WAKE_TEXT_W, WAKE_LANE_GAP, WAKE_ROW_H = 270, 66, 42
+
+
+def event_wake() -> str:
+    """One Event, two waiters and a setter, as lanes (who runs) and rows (what happens):
+    the overview of chapters/primitives.md."""
+    lanes = [WAKE_TEXT_W + 46 + i * WAKE_LANE_GAP for i in range(len(WAKE_LANES))]
+    state_x = lanes[-1] + 40
+    top = 44
+    width = state_x + 128
+    height = top + len(WAKE_ROWS) * WAKE_ROW_H + 48
+    parts = [opening(width, height, "Two greenlets wait on an Event; set() queues one callback, "
+                     "which the hub runs later, waking them one at a time, oldest first", ARROW),
+             text(6, 22, "what happens", 13, INK, "start", weight="bold"),
+             text(state_x, 22, "the Event's links", 13, INK, "start", weight="bold")]
+    for x, name in zip(lanes, WAKE_LANES):
+        parts.append(text(x, 22, name, 13, INK, weight="bold"))
+        parts.append(line(x, top - 12, x, top + len(WAKE_ROWS) * WAKE_ROW_H, dashed=True))
+    for i, (lane, words, links) in enumerate(WAKE_ROWS):
+        y = top + i * WAKE_ROW_H
+        for j, words_line in enumerate(words):
+            parts.append(text(6, y + 18 + 14 * j, words_line, 12, INK, "start"))
+        parts.append(text(state_x, y + 25, links, 12, INK, "start"))
+    first = 0  # the first row of the run of rows the same greenlet runs
+    for i in range(1, len(WAKE_ROWS) + 1):
+        lane = WAKE_ROWS[first][0]
+        if i < len(WAKE_ROWS) and WAKE_ROWS[i][0] == lane:
+            continue
+        y, end = top + first * WAKE_ROW_H, top + i * WAKE_ROW_H
+        parts.append(rect(lanes[lane] - 7, y + 4, 14, end - y - 8, WAKE_LANE_COLOURS[lane], INK,
+                          radius=3))
+        if i < len(WAKE_ROWS):  # then a switch to the next one, at the row boundary
+            step = 8 if WAKE_ROWS[i][0] > lane else -8
+            parts.append(line(lanes[lane] + step, end, lanes[WAKE_ROWS[i][0]] - step, end, ARROW,
+                              width=1.6))
+        first = i
+    parts.append(text(width / 2, height - 24, "A bar: the greenlet that runs; an arrow: a switch.",
+                      12, MUTED))
+    parts.append(text(width / 2, height - 8, "One runs at a time, and every switch has the hub "
+                      "on one side.", 12, MUTED))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+# ---- Monkey patching: one recv() before and after the patch, and the threadpool's way back
+
+# (title, boxes): each box is (two lines of text, colour, label of the arrow to the next box)
+PATCH_COLUMNS = [
+    ("before the patch", [
+        (("http.client, unmodified:", "self.sock.recv_into(buffer)"), A_COLOUR, ""),
+        (("socket.socket, the stdlib's:", "a blocking socket"), A_COLOUR, ""),
+        (("_socket, in C: the recv()", "system call"), SAVED, ""),
+        (("the kernel: no data yet, so", "the OS thread sleeps in recv()"), SAVED, None),
+    ]),
+    ("after patch_all()", [
+        (("http.client, unmodified:", "self.sock.recv_into(buffer)"), A_COLOUR, ""),
+        (("socket.socket is now the runtime's", "class: impls/hub/socket.py"), A_COLOUR, ""),
+        (("recv on a non-blocking fd: EAGAIN,", "so hub.wait(its read watcher)"), A_COLOUR,
+         "switch"),
+        (("the hub runs the loop: the other", "greenlets run, then epoll waits"), B_COLOUR,
+         "readable"),
+        (("the watcher's callback switches", "back; recv again: the data"), A_COLOUR, None),
+    ]),
+    ("a blocking call, on the threadpool", [
+        (("a greenlet: hub.threadpool.apply(", "driver.query, (sql,))"), A_COLOUR, ""),
+        (("spawn(): the call on a queue; the", "greenlet waits on an AsyncResult"), A_COLOUR,
+         "queue"),
+        (("a worker, a real OS thread, takes", "it: driver.query() blocks there"), SAVED, ""),
+        (("done: the outcome kept, then the", "task's async watcher .send()"), SAVED,
+         "wakes the loop"),
+        (("in the hub, _deliver sets the", "AsyncResult: the greenlet resumes"), B_COLOUR, None),
+    ]),
+]
+PATCH_W, PATCH_GAP, PATCH_BOX_H, PATCH_STEP = 260, 34, 44, 72
+
+
+def monkey_patch() -> str:
+    """One ``recv`` of an unmodified stdlib program, before and after the patch, and a
+    blocking call sent to the threadpool: the overview of chapters/monkey.md."""
+    top = 44
+    width = 20 + len(PATCH_COLUMNS) * PATCH_W + (len(PATCH_COLUMNS) - 1) * PATCH_GAP
+    height = top + 5 * PATCH_STEP - (PATCH_STEP - PATCH_BOX_H) + 70
+    parts = [opening(width, height, "One recv() of an unmodified program: before the patch it "
+                     "blocks the OS thread; after it, it waits in the hub; a blocking call on the "
+                     "threadpool comes back through an async watcher", ARROW)]
+    for n, (title, boxes) in enumerate(PATCH_COLUMNS):
+        x = 10 + n * (PATCH_W + PATCH_GAP)
+        parts.append(text(x + PATCH_W / 2, 24, title, 14, INK, weight="bold"))
+        for i, (words, colour, label) in enumerate(boxes):
+            y = top + i * PATCH_STEP
+            parts.append(rect(x, y, PATCH_W, PATCH_BOX_H, colour, INK))
+            parts.append(text(x + PATCH_W / 2, y + 18, words[0], 12, INK))
+            parts.append(text(x + PATCH_W / 2, y + 34, words[1], 12, INK))
+            if label is not None:  # an arrow down to the next box
+                middle = x + PATCH_W / 2
+                parts.append(line(middle, y + PATCH_BOX_H + 2, middle, y + PATCH_STEP - 2, ARROW))
+                parts.append(text(middle + 8, y + PATCH_BOX_H + 18, label, 11, MUTED, "start"))
+    x, y = 10, top + 4 * PATCH_STEP
+    parts.append(text(x + PATCH_W / 2, y + 18, "The hub cannot run: every greenlet", 12, INK))
+    parts.append(text(x + PATCH_W / 2, y + 34, "of the thread waits with this one.", 12, INK))
+    parts.append(text(width / 2, height - 24, "Blue: Python in the greenlet; orange: the hub and "
+                      "its loop; grey: C and the kernel, where a call blocks the OS thread it "
+                      "runs on.", 12, MUTED))
+    parts.append(text(width / 2, height - 8, "No name of a C library's own calls is looked up in "
+                      "a Python module: no patch reaches them. The threadpool moves them to "
+                      "another thread.", 12, MUTED))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+DIAGRAMS = {"stack-switch.svg": stack_switch, "asyncio-await.svg": asyncio_layers,
+            "event-wake.svg": event_wake, "monkey-patch.svg": monkey_patch}
 
 
 def main(argv):

@@ -136,7 +136,7 @@ def project(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docs")
     ignore = shutil.ignore_patterns("__pycache__", "*.so", "build", ".ipynb_checkpoints")
     # symlinks=True keeps chapters/notebooks a link, as in the repository
-    for folder in ("chapters", "notebooks", "impls", "coursetools"):
+    for folder in ("chapters", "notebooks", "impls", "coursetools", "demos"):
         shutil.copytree(ROOT / folder, tmp / folder, symlinks=True, ignore=ignore)
     (tmp / "impls" / "demo").mkdir()
     (tmp / "impls" / "demo" / "demo.py").write_text(DEMO_PY)
