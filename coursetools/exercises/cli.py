@@ -179,9 +179,9 @@ def check_once(args, subject, work, state):
     state.save()
     if outcome.failed is None and outcome.problem is None:
         if len(outcome.passed) == len(subject.stages):
+            capstone = f"`switchyard check {subject.name} --capstone`; " if subject.capstone else ""
             print(f"[switchyard] every stage of {subject.name} passes: well done. Next: "
-                  f"`switchyard check {subject.name} --capstone`; "
-                  f"`switchyard solution {subject.name} N` shows ours, stage by stage.")
+                  f"{capstone}`switchyard solution {subject.name} N` shows ours, stage by stage.")
         return 0
     return 1
 

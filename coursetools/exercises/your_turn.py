@@ -54,8 +54,10 @@ def rewritten(text: str, sections: dict) -> str:
     """A chapter with every box removed, then one at the end of each section named."""
     text = _BOX.sub("\n", text)
     lines = text.splitlines(keepends=True)
-    inserts = {reading_time.section_lines(text, slug)[1]: box(stages)
-               for slug, stages in sections.items()}  # line index -> the box before it
+    ends = {}  # line index -> the stages whose sections end there: one box for them all
+    for slug, stages in sections.items():
+        ends.setdefault(reading_time.section_lines(text, slug)[1], []).extend(stages)
+    inserts = {end: box(stages) for end, stages in ends.items()}  # line index -> the box before it
     out = []
     for index, line in enumerate(lines):
         if index in inserts:
