@@ -6,10 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 # The system packages the README names (Debian names); `make system-deps` installs them.
-DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev
+DEBIAN_PACKAGES := python3-venv python3-dev build-essential libev-dev wrk
 export NO_MKDOCS_2_WARNING := 1
 
-.PHONY: serve test learn exercises-all test-without-extensions fuzz site book bench gevent-tests gevent-suite-whole greenlet-tests asyncio-tests tornado-tests system-deps clean
+.PHONY: serve test learn exercises-all test-without-extensions fuzz site book bench gevent-tests gevent-suite-whole greenlet-tests asyncio-tests tornado-tests stdlib-tests system-deps clean
 
 serve: $(STAMP)  ## build the web site and serve it on http://127.0.0.1:8000
 	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:8000
@@ -19,12 +19,12 @@ test: $(STAMP)  ## every test: conformance, walkthrough, both builds, notebooks
 
 learn: $(STAMP)  ## how to build it yourself: staged exercises graded by the conformance suite
 	@echo "Build it yourself, stage by stage (chapters/build-it-yourself/index.md):"
-	@echo "  $(BIN)/switchyard start ioloop     # a skeleton in mywork/ioloop/ (or scheduler, gen, aio, greenlet, libev, hub)"
+	@echo "  $(BIN)/switchyard start ioloop     # a skeleton in mywork/ioloop/ (or scheduler, gen, aio, greenlet, libev, hub, primitives, monkey)"
 	@echo "  $(BIN)/switchyard check --watch    # the stages in order, again on every save"
 	@echo "  $(BIN)/switchyard hint             # stuck? one hint at a time"
 	@echo "  $(BIN)/switchyard progress         # where you are, in every subject"
 	@echo "  $(BIN)/switchyard check --capstone # after the last stage: the scenario programs on your code"
-	@echo "Subjects, in the course's order: scheduler, ioloop, gen, aio, greenlet, libev, hub (tests/conformance/stages/)"
+	@echo "Subjects, in the course's order: scheduler, ioloop, gen, aio, greenlet, libev, hub, primitives, monkey (tests/conformance/stages/)"
 
 # `make test` checks every stage boundary of the scheduler and the IOLoop, and the skeleton
 # and ours of the others; this checks every boundary of every subject, and every capstone
@@ -64,6 +64,7 @@ bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
 	$(BIN)/python -m benchmarks.libev
 	$(BIN)/python -m benchmarks.greenlet
 	$(BIN)/python -m benchmarks.hub
+	$(BIN)/python -m benchmarks.programs
 
 gevent-tests: $(STAMP)  ## gevent's own loop-level tests on each of our loops and gevent's
 	$(BIN)/python -m coursetools.gevent_suite
@@ -79,6 +80,9 @@ asyncio-tests: $(STAMP)  ## CPython's own asyncio tests on our loop and on async
 
 tornado-tests: $(STAMP)  ## tornado 6's whole suite on our loop and on asyncio's (about a minute)
 	$(BIN)/python -m coursetools.tornado_suite
+
+stdlib-tests: $(STAMP)  ## CPython's own tests under our monkey patch and under gevent's
+	$(BIN)/python -m coursetools.stdlib_suite
 
 system-deps:  ## as root on Debian: the system packages the README names
 	apt-get update -qq
