@@ -1,5 +1,6 @@
-"""gevent's ``Event`` and ``AsyncResult`` (``event.py``), on the base they share: the
-links of something one can wait for (gevent's ``_abstract_linkable.py``).
+"""gevent's ``Event`` and ``AsyncResult`` (``event.py``), on the base they share with
+lock.py's ``Semaphore``: the links of something one can wait for (gevent's
+``_abstract_linkable.py``).
 
     ready = Event()
     spawn(lambda: ready.wait() and print("go"))
@@ -26,6 +27,7 @@ class Linkable:
     once it is ready, and ``_wait``, built on them. Subclasses define ``ready()``."""
 
     runtime = None  # the Runtime this class was bound to
+    _notify_all = True  # a round calls every link; False: only while ready() (Semaphore)
 
     def __init__(self):
         self._links = []  # callables to call with self, in the hub, oldest first
@@ -60,10 +62,11 @@ class Linkable:
 
     def _notify_links(self):
         """In the hub: call the links made before this call began, oldest first, each
-        removed before it is called. A link made meanwhile (a woken greenlet that waits
-        again) waits for the next round, scheduled at the end if still ready."""
+        removed before it is called (without ``_notify_all``, only while still ready). A
+        link made meanwhile (a woken greenlet that waits again) waits for the next
+        round, scheduled at the end if still ready."""
         last = self._links[-1]  # never empty: unlink cancels this call when it would be
-        while self._links:
+        while self._links and (self._notify_all or self.ready()):
             link = self._links.pop(0)
             try:
                 link(self)
@@ -131,8 +134,11 @@ class Event(Linkable):
         """Block until the flag is true; return it, or False after ``timeout`` seconds."""
         return self._wait(timeout)
 
-    def _reset_internal_locks(self):
-        """Nothing to reset: threading calls this on its Events after a fork."""
+    def _at_fork_reinit(self):
+        """threading calls this on a Thread's Event in a forked child. The greenlets,
+        waiters included, were copied with the process; a round scheduled in the
+        parent's loop is forgotten, so that set() can schedule one."""
+        self._notifier = None
 
     def __repr__(self):
         state = "set" if self._flag else "clear"

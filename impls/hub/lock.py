@@ -5,9 +5,9 @@ a greenlet that must wait for one parks in the hub, and the others run.
     with sem:
         ...                   # a third blocks in `with` until one of these leaves
 
-``Semaphore`` keeps a count and a FIFO list of links; ``release`` schedules one
-callback in the hub that wakes the waiters in turn, each taking its count before the
-next is considered. ``BoundedSemaphore`` refuses to be released above its start,
+``Semaphore`` is a count on event.py's ``Linkable``: ready while a count is free, and
+a round of its links wakes waiters only while one still is, each taking its count before
+the next is considered. ``BoundedSemaphore`` refuses to be released above its start,
 ``LockType`` is that with ``threading.Lock``'s signature (what the thread patch
 installs), ``RLock`` is reentrant per greenlet, ``DummySemaphore`` never blocks.
 
@@ -15,22 +15,20 @@ Every lock here belongs to one thread's hub, as gevent's do unless they detect
 several threads (gevent then hands wake-ups between hubs): ours do not.
 """
 import _thread
-import sys
 
-from .exceptions import InvalidSwitchError
+from .event import Linkable
 
 
-class Semaphore:
+class Semaphore(Linkable):
     """A count of acquires left; ``acquire`` at zero waits for a ``release``."""
 
-    runtime = None  # the Runtime this class was bound to
+    _notify_all = False  # a round wakes waiters only while a count is left for them
 
     def __init__(self, value=1):
         if value < 0:
             raise ValueError("semaphore initial value must be >= 0")
+        super().__init__()
         self.counter = value  # acquires left before one blocks
-        self._links = []  # callables to call with self, in order, when it can be acquired
-        self._notifier = None  # the scheduled call of _notify_links, while one is
 
     def locked(self):
         """True if an acquire would block now."""
@@ -57,7 +55,7 @@ class Semaphore:
             return True
         if not blocking or not self._wait(timeout):
             return False
-        # _notify_links woke us only because a count was free, and nothing ran
+        # The round woke us only because a count was free, and nothing ran
         # between that and this line: it is ours.
         self.counter -= 1
         return True
@@ -74,63 +72,6 @@ class Semaphore:
 
     def __exit__(self, type, value, tb):
         self.release()
-
-    def _wait(self, timeout):
-        """Park the current greenlet in the hub until _notify_links calls it (True)
-        or ``timeout`` seconds pass (False)."""
-        hub = self.runtime.get_hub()  # made now if need be: before the link, if it fails
-        resume = self.runtime.getcurrent().switch
-        self.rawlink(resume)
-        timer = None if timeout is None else self.runtime.Timeout.start_new(timeout)
-        try:
-            result = hub.switch()
-        except BaseException as error:
-            if error is timer:
-                return False
-            raise
-        finally:
-            self.unlink(resume)  # gone already if it was called, not if we timed out
-            if timer is not None:
-                timer.close()
-        if result is not self:
-            raise InvalidSwitchError(f"Invalid switch into {type(self).__name__}.wait(): {result!r}")
-        return True
-
-    # ---- Links: what release wakes, in the order they came
-
-    def rawlink(self, callback):
-        """Call ``callback(self)`` in the hub when the semaphore can be acquired; it is
-        unlinked before it is called (a waiter is woken once)."""
-        if not callable(callback):
-            raise TypeError(f"Expected callable: {callback!r}")
-        self._links.append(callback)
-        self._check_and_notify()
-
-    def unlink(self, callback):
-        """Forget ``callback``; no error if it is not linked."""
-        if callback in self._links:
-            self._links.remove(callback)
-        if not self._links and self._notifier is not None and self._notifier.pending:
-            self._notifier.stop()  # nobody left to wake (a running one finishes itself)
-            self._notifier = None
-
-    def _check_and_notify(self):
-        if self.counter > 0 and self._links and self._notifier is None:
-            self._notifier = self.runtime.get_hub().loop.run_callback(self._notify_links)
-
-    def _notify_links(self):
-        """In the hub: wake the links in order while a count is free. A woken waiter
-        runs at once and takes its count, so the next sees the count that is left."""
-        hub = self.runtime.get_hub()
-        try:
-            while self._links and self.counter > 0:
-                link = self._links.pop(0)
-                try:
-                    link(self)
-                except BaseException:  # a link must not take the hub down
-                    hub.handle_error((link, self), *sys.exc_info())
-        finally:
-            self._notifier = None
 
     def _at_fork_reinit(self):
         # The stdlib calls this on the locks of logging and threading in a forked

@@ -970,3 +970,16 @@ def test_nothing_is_left_on_the_loop_or_in_memory(hub):
     gc.collect()
     assert loop.activecnt == watchers
     assert [ref() for ref in refs] == [None] * len(refs)
+
+
+def test_an_event_keeps_its_waiters_at_fork_reinit(hub):
+    # threading._after_fork calls it on each Thread's Event in a forked child (without
+    # it, _after_fork stops at the first). The greenlets were copied with the process:
+    # the links stay, and a set() afterwards wakes them.
+    event, woken = hub.Event(), []
+    event.rawlink(woken.append)
+    event._at_fork_reinit()
+    assert event.linkcount() == 1
+    event.set()
+    hub.sleep(0)
+    assert woken == [event]
