@@ -132,9 +132,10 @@ class Hub:
 
     def handle_error(self, context, type, value, tb):
         """Print an error that a callback or a greenlet let escape; a system error
-        (Ctrl-C, sys.exit) is raised in the main greenlet instead (gevent's
-        ``Hub.handle_error`` and ``handle_system_error``)."""
-        if issubclass(type, SYSTEM_ERROR):
+        (Ctrl-C, sys.exit) and an error with no context (a signal handler's, raised in
+        the loop) are raised in the main greenlet instead (gevent's ``Hub.handle_error``
+        and ``handle_system_error``)."""
+        if context is None or issubclass(type, SYSTEM_ERROR):
             self._raise_in_main(type, value)
             return
         traceback.print_exception(type, value, tb)

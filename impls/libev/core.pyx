@@ -336,9 +336,10 @@ cdef void _handle_error(loop evloop, object context) noexcept:
 
 cdef void _check_signals(loop evloop) noexcept:
     """gevent_check_signals: ev_run runs without the GIL, so Python's signal handlers
-    (SIGINT's KeyboardInterrupt) wait for someone to run them. The default loop runs
-    them before each callback; an exception goes to handle_error with no context, and
-    gevent's hub raises it in the main greenlet."""
+    (SIGINT's KeyboardInterrupt) wait for someone to run them. Every loop runs them
+    before each callback (gevent's default loop only, which is its main thread's hub's;
+    Python runs them in the main thread only anyway). An exception goes to handle_error
+    with no context, and the hub raises it in the main greenlet."""
     try:
         PyErr_CheckSignals()
     except BaseException:
@@ -793,8 +794,7 @@ cdef class loop:
 cdef void _prepare_callback(libev.ev_loop* ptr, libev.ev_prepare* w, int revents) noexcept with gil:
     """gevent_run_callbacks (callbacks.c): the loop's prepare watcher."""
     cdef loop evloop = <loop>w.data
-    if evloop._default:
-        _check_signals(evloop)
+    _check_signals(evloop)
     evloop._run_callbacks()
 
 
@@ -1023,8 +1023,7 @@ cdef void _invoke(watcher w, int revents) noexcept:
     cdef watcher alive = w  # a reference of our own: the callback may stop w, which drops w's
     cdef loop evloop = w.loop
     cdef tuple args = w.args
-    if evloop._default:
-        _check_signals(evloop)
+    _check_signals(evloop)
     if args is None:
         args = ()
     elif args and args[0] is GEVENT_CORE_EVENTS:
