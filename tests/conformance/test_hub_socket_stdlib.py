@@ -12,6 +12,7 @@ import gc
 import http.client
 import http.server
 import os
+import pickle
 import socket as stdlib_socket
 import socketserver
 import tempfile
@@ -217,6 +218,17 @@ def test_sendmsg_and_recvmsg(hub, pair):
     assert (data, ancdata, flags) == (b"two parts", [], 0)
 
 
+def test_recvmsg_into_fills_the_buffers_in_turn(hub, pair):
+    left, right = pair
+    first, second = bytearray(4), bytearray(10)
+    reader = hub.spawn(right.recvmsg_into, [first, second])
+    hub.sleep(0.01)
+    assert not reader.ready()  # it waits, cooperatively
+    left.sendall(b"two parts")
+    assert reader.get()[:3] == (9, [], 0)
+    assert (first, second[:5]) == (b"two ", b"parts")
+
+
 def test_sendfile_sends_a_file_from_an_offset(hub, pair):
     left, right = pair
     with tempfile.TemporaryFile() as file:
@@ -230,6 +242,18 @@ def test_sendfile_sends_a_file_from_an_offset(hub, pair):
         assert file.tell() == 9005
 
 
+def test_sendfile_gives_up_on_os_sendfile_and_sends_instead(hub, pair):
+    # os.sendfile would block every greenlet: the stdlib's sendfile() falls back to
+    # send() when _sendfile_use_sendfile gives up, which CPython's tests call directly.
+    left, right = pair
+    with tempfile.TemporaryFile() as file:
+        file.write(b"file data")
+        file.seek(0)
+        with pytest.raises(stdlib_socket._GiveupOnSendfile):
+            left._sendfile_use_sendfile(file)
+        assert left._sendfile_use_send(file) == 9 and right.recv(100) == b"file data"
+
+
 # ---- Timeouts and errors, as the stdlib raises them
 
 
@@ -239,6 +263,45 @@ def test_a_timeout_is_a_timeout_error_timed_out(hub, pair):
     left.settimeout(0.02)
     with pytest.raises(TimeoutError, match="timed out"):
         left.sendall(b"x" * (1 << 24))  # the peer never reads: the buffers fill
+
+
+def _fill(sock):
+    """Send until the socket's buffer is full: one more byte would have to wait."""
+    sock.setblocking(False)
+    try:
+        while True:
+            sock.send(b"x" * 65536)
+    except BlockingIOError:
+        sock.setblocking(True)
+
+
+def test_sendmsg_given_msg_dontwait_raises_rather_than_waits(hub, pair):
+    left, _ = pair
+    _fill(left)
+    with pytest.raises(BlockingIOError):
+        left.sendmsg([b"x"], [], stdlib_socket.MSG_DONTWAIT)
+
+
+DONT_WAIT = {  # a call that would wait, given MSG_DONTWAIT; and whose socket it uses
+    "recv": (lambda sock: sock.recv(10, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "recv_into": (lambda sock: sock.recv_into(bytearray(10), 0, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "recvfrom": (lambda sock: sock.recvfrom(10, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "recvfrom_into": (lambda sock: sock.recvfrom_into(bytearray(10), 0, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "recvmsg": (lambda sock: sock.recvmsg(10, 0, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "recvmsg_into": (lambda sock: sock.recvmsg_into([bytearray(10)], 0, stdlib_socket.MSG_DONTWAIT), "empty"),
+    "send": (lambda sock: sock.send(b"x", stdlib_socket.MSG_DONTWAIT), "full"),
+}
+
+
+@pytest.mark.fidelity("gevent honours MSG_DONTWAIT in sendmsg only: its recv, send and the others wait")
+@pytest.mark.parametrize("call", DONT_WAIT)
+def test_any_call_given_msg_dontwait_raises_rather_than_waits(hub, pair, call):
+    left, right = pair
+    attempt, side = DONT_WAIT[call]
+    if side == "full":
+        _fill(left)
+    with hub.Timeout(0.2), pytest.raises(BlockingIOError):  # gevent's would wait: a Timeout
+        attempt(left if side == "full" else right)
 
 
 def test_connecting_to_a_refused_port_raises_connection_refused(hub):
@@ -266,6 +329,35 @@ def test_create_connection_tries_each_address_of_a_name(hub, listener):
     conn, address = listener.accept()
     assert address == sock.getsockname()
     conn.close(), sock.close()
+
+
+# ---- What CPython's test_socket asks of the class
+
+
+def test_the_class_names_the_os_sockets_methods(hub):
+    # test_socket_methods looks for them on the class, not on a socket
+    for name in ("_accept", "bind", "connect", "connect_ex", "getpeername", "getsockname", "listen",
+                 "recvfrom", "recvfrom_into", "sendto", "setsockopt", "shutdown"):
+        assert hasattr(hub.socket.socket, name), name
+
+
+def test_pickling_a_socket_raises_type_error(hub, pair):
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        with pytest.raises(TypeError):
+            pickle.dumps(pair[0], protocol)
+
+
+@pytest.mark.fidelity("gevent's message is its own: 'Cannot serialize socket object'")
+def test_pickling_a_socket_raises_the_stdlibs_message(hub, pair):
+    with pytest.raises(TypeError, match="^cannot pickle 'socket' object$"):
+        pickle.dumps(pair[0])
+
+
+def test_the_default_selector_bears_gevents_name(hub):
+    # Named PollSelector, it would pass for selectors.PollSelector: CPython's
+    # test_modify_unregister mocks that class's _selector_cls, which ours would not use.
+    assert hub.selectors.DefaultSelector is hub.selectors.GeventSelector
+    assert hub.selectors.DefaultSelector.__name__ == "GeventSelector"
 
 
 # ---- The module
