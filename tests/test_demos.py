@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from coursetools import upstream_suite
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMOS = ROOT / "demos"
 TIMEOUT = 60  # seconds; each demo takes about one
@@ -71,8 +73,20 @@ def alike(text):
     return _LINE_NUMBER.sub(r"\1\2N", text)
 
 
+def full_stack_missing(name):
+    """Why a demo on runtimes.stackswitch_core cannot run here (a machine where the
+    Cython extensions did not build), or None."""
+    if "stackswitch_core" not in (DEMOS / f"{name}.py").read_text(encoding="utf-8"):
+        return None
+    return upstream_suite.import_error("impls.greenlet.stackswitch") or \
+        upstream_suite.import_error("impls.libev.core")
+
+
 @pytest.mark.parametrize("name", names())
 def test_a_demo_prints_what_the_chapter_shows(name):
+    missing = full_stack_missing(name)
+    if missing is not None:
+        pytest.skip(f"unavailable: our full stack (stackswitch_core): {missing}")
     output, returncode = run(name)
     assert returncode == 0, output
     assert alike(output) == alike((DEMOS / f"{name}.out").read_text(encoding="utf-8"))

@@ -127,6 +127,10 @@ def test_without_cpythons_tests_every_pair_is_unavailable_and_none_fails(monkeyp
 def test_the_child_patches_then_skips_gevents_disabled_tests(column):
     """test_queue's CQueueTest is on gevent's list (the C queue is immune to patching):
     skipped, with gevent's entry as the reason; PyQueueTest runs on patched locks."""
+    target = COLUMNS[column]
+    for module in stdlib_suite.NEEDS.get(target, target.partition(":")[0]).split(", "):
+        if upstream_suite.import_error(module) is not None:
+            pytest.skip(f"unavailable: {column}: {upstream_suite.import_error(module)}")
     run = SUITE.run_module("test_queue", column, ["PyQueueTest.test_basic",
                                                   "CQueueTest.test_basic"])
     assert (run.status, run.passed) == ("ok", ["PyQueueTest.test_basic"]), run.detail
