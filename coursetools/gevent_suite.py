@@ -85,6 +85,12 @@ TIMER_RESOLUTION = Expect(fails={
         "the Cython loops never are, the loops written in Python usually are (gevent "
         "skips that assertion on CI)",
 })
+# Our core was seen once, in a full `make test` after issue 16 made it run Python's
+# pending signal handlers before each callback on every loop, with its cached time a
+# millisecond stale: the test then passes. Not judged on that loop.
+TIMER_RESOLUTION_CORE = Expect(excluded={
+    test: reason + "; on our core sometimes stale too, so it may pass (seen once)"
+    for test, reason in TIMER_RESOLUTION.fails.items()})
 MONITOR_RACE = (
     "the test takes a worker's hub from one threadpool.apply() and expects the periodic "
     "monitor set up by the next apply() to report that same hub; on the loops written "
@@ -122,7 +128,7 @@ TIMEOUT_MARGIN = Expect(flaky={
 
 EXPECTED = {  # module -> loop -> Expect
     "test__core_watcher":         dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
-    "test__core_timer":           dict(pyloop=PASS, core=TIMER_RESOLUTION,
+    "test__core_timer":           dict(pyloop=PASS, core=TIMER_RESOLUTION_CORE,
                                        corecext=TIMER_RESOLUTION, corecffi=PASS),
     "test__core_callback":        dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__loop_callback":        dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
