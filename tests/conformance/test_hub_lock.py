@@ -10,13 +10,7 @@ import _thread
 
 import pytest
 
-LIMIT = 10  # seconds any one test may spend blocked
-
-
-@pytest.fixture(autouse=True)
-def bounded(hub):
-    with hub.Timeout(LIMIT, None, False):  # ref=False
-        yield
+pytestmark = pytest.mark.usefixtures("bounded")  # tests/conformance/conftest.py
 
 
 # ---- Semaphore: a count, and greenlets that wait for it

@@ -13,13 +13,7 @@ import weakref
 
 import pytest
 
-LIMIT = 10  # seconds any one test may spend blocked
-
-
-@pytest.fixture(autouse=True)
-def bounded(hub):
-    with hub.Timeout(LIMIT, None, False):  # ref=False
-        yield
+pytestmark = pytest.mark.usefixtures("bounded")  # tests/conformance/conftest.py
 
 
 def _fail(message="boom"):

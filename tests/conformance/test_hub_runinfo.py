@@ -17,15 +17,9 @@ from pathlib import Path
 
 import pytest
 
-LIMIT = 10  # seconds any one test may spend blocked
+pytestmark = pytest.mark.usefixtures("bounded")  # tests/conformance/conftest.py
 ROOT = Path(__file__).resolve().parents[2]
 THREADED = ["threaded_core", "threaded_pyloop", "threaded_corecext"]
-
-
-@pytest.fixture(autouse=True)
-def bounded(hub):
-    with hub.Timeout(LIMIT, None, False):  # ref=False
-        yield
 
 
 def sleeps_for_a_while(hub):

@@ -12,13 +12,7 @@ import traceback
 
 import pytest
 
-LIMIT = 10  # seconds any one test may spend blocked
-
-
-@pytest.fixture(autouse=True)
-def bounded(hub):
-    with hub.Timeout(LIMIT, None, False):  # ref=False
-        yield
+pytestmark = pytest.mark.usefixtures("bounded")  # tests/conformance/conftest.py
 
 
 def _stray_switch_later(hub, seconds=0):

@@ -16,14 +16,8 @@ import types
 
 import pytest
 
-LIMIT = 10  # seconds any one test may spend blocked
+pytestmark = pytest.mark.usefixtures("bounded")  # tests/conformance/conftest.py
 NAP = 0.25  # how long a blocking call in a worker lasts
-
-
-@pytest.fixture(autouse=True)
-def bounded(hub):
-    with hub.Timeout(LIMIT, None, False):  # ref=False
-        yield
 
 
 @pytest.fixture
