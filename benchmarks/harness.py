@@ -202,15 +202,7 @@ class Benchmark:
                f"process; Python {platform.python_version()}, {platform.system()} "
                f"{platform.machine()}, {os.cpu_count()} CPUs", fmt(header)]
         out += [fmt(line) for line in body]
-        notes = {}
-        for row in rows:
-            for name in columns:
-                cell = results[row.name][name]
-                if "unavailable" in cell:
-                    notes[f"unavailable: {name}: {cell['unavailable']}"] = None
-                elif "error" in cell:
-                    notes[f"error: {row.name} on {name}: {cell['error']}"] = None
-        return "\n".join(out + list(notes))
+        return "\n".join(out + cell_notes(rows, columns, results))
 
     def tick_label(self, row, cells):
         """The row, wrapped, and the reference's own rate: the 1.0 every bar is measured against."""
@@ -308,6 +300,22 @@ class Benchmark:
         # unavailable columns are reported, not failures; a run that broke is one
         broken = any("error" in results[row.name][name] for row in rows for name in columns)
         return 1 if broken else 0
+
+
+def cell_notes(rows, columns, results):
+    """The lines under a table: each column that could not run, each error, and each
+    note a cell carries, in order and each once."""
+    notes = {}
+    for row in rows:
+        for name in columns:
+            cell = results[row.name][name]
+            if "unavailable" in cell:
+                notes[f"unavailable: {name}: {cell['unavailable']}"] = None
+            elif "error" in cell:
+                notes[f"error: {row.name} on {name}: {cell['error']}"] = None
+            for note in cell.get("notes", ()):
+                notes[f"note: {row.name} on {name}: {note}"] = None
+    return list(notes)
 
 
 def ratio_cells(ratio, target, met):

@@ -47,7 +47,7 @@ from pathlib import Path
 
 if not __package__:  # run as a script, `python benchmarks/programs.py`: import from the root
     sys.path[0] = str(Path(__file__).resolve().parent.parent)
-from benchmarks.harness import _choose, describe, rate, target_label, version_label  # noqa: E402
+from benchmarks.harness import _choose, cell_notes, describe, rate, target_label, version_label  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 PROGRAM = ROOT / "tests" / "programs" / "http_server.py"
@@ -399,17 +399,7 @@ def table(rows, chosen, results, repeat, seconds, loader):
                  f"<= {highest:.2f}x", verdict[met(cells["p99_ratio"], highest=highest)]]
                 for row in rows for cells in [results[row.name]]]
         out += ["", *aligned([header, *body])]
-    notes = {}  # in order, each once
-    for row in rows:
-        for name in chosen:
-            cell = results[row.name][name]
-            if "unavailable" in cell:
-                notes[f"unavailable: {name}: {cell['unavailable']}"] = None
-            elif "error" in cell:
-                notes[f"error: {row.name} on {name}: {cell['error']}"] = None
-            for note in cell.get("notes", ()):
-                notes[f"note: {row.name} on {name}: {note}"] = None
-    return "\n".join(out + list(notes))
+    return "\n".join(out + cell_notes(rows, chosen, results))
 
 
 def aligned(lines):
