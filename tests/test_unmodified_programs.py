@@ -106,22 +106,8 @@ def patched(column):
     return PATCHES[column]
 
 
-class MoreThanOneOSThread(AssertionError):
-    """The one failure a named difference expects; any other still fails its test."""
-
-
-DIFFERENCES = {}  # (program, column) -> why it runs on more than one OS thread there
-
-
-def case(program, column):
-    """One parameter of the test below; a named difference must fail as it says (strict)."""
-    reason = DIFFERENCES.get((program, column))
-    marks = [] if reason is None else [
-        pytest.mark.xfail(raises=MoreThanOneOSThread, strict=True, reason=reason)]
-    return pytest.param(program, column, id=f"{program}-{column}", marks=marks)
-
-
-CASES = [case(program, column) for program in RUNS for column in PATCHES]
+CASES = [pytest.param(program, column, id=f"{program}-{column}")
+         for program in RUNS for column in PATCHES]
 
 
 @needs_proc
@@ -133,9 +119,7 @@ def test_every_client_is_answered_by_threads_on_one_os_thread(program, column):
     assert summary["ok"] == summary.get("calls", clients)
     # every client waited at a barrier, all alive at once, beside main and the server's
     assert summary["threads_alive"] >= clients + 2
-    if os_threads != 1:
-        raise MoreThanOneOSThread(f"{os_threads} OS threads for "
-                                  f"{summary['threads_alive']} threads")
+    assert os_threads == 1, f"{os_threads} OS threads for {summary['threads_alive']} threads"
 
 
 @needs_proc
