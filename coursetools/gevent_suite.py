@@ -126,6 +126,13 @@ TIMEOUT_MARGIN = Expect(flaky={
         "hundred runs); gevent widens the margin twentyfold on CI",
 })
 
+JOIN_TIMEOUT_RACE = Expect(flaky={
+    "Test.test_later":
+        "a 50 ms wait must take 25-75 ms; on a loaded machine it once returned after 1 ms "
+        "on gevent's own corecffi loop, and gevent's own helper raises it as a "
+        "FlakyAssertionError (its reraiseFlakyTestRaceCondition), a race it calls flaky",
+})
+
 EXPECTED = {  # module -> loop -> Expect
     "test__core_watcher":         dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__core_timer":           dict(pyloop=PASS, core=TIMER_RESOLUTION_CORE,
@@ -141,7 +148,7 @@ EXPECTED = {  # module -> loop -> Expect
     "test__event":                dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__core_fork":            dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__core_stat":            dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
-    "test__hub_join_timeout":     dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
+    "test__hub_join_timeout":     {loop: JOIN_TIMEOUT_RACE for loop in ("pyloop", "core", "corecext", "corecffi")},
     "test__destroy":              dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__destroy_default_loop": dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
     "test__refcount_core":        dict(pyloop=PASS, core=PASS, corecext=PASS, corecffi=PASS),
