@@ -57,14 +57,20 @@ site: $(STAMP)  ## the web site into site/
 book: $(STAMP)  ## the book into _build/sphinx/
 	$(BIN)/sphinx-build -W -c chapters -b html . _build/sphinx
 
-bench: $(STAMP)  ## the benchmarks, ours against the references, as ratios
+bench: $(STAMP) build/loadgen  ## the benchmarks, ours against the references, as ratios
 	$(BIN)/python -m benchmarks.ioloop
 	$(BIN)/python -m benchmarks.coroutine
 	$(BIN)/python -m benchmarks.aio
 	$(BIN)/python -m benchmarks.libev
 	$(BIN)/python -m benchmarks.greenlet
 	$(BIN)/python -m benchmarks.hub
+	$(BIN)/python -m benchmarks.c10k
 	$(BIN)/python -m benchmarks.programs
+
+# The load generator of benchmarks.c10k (which builds it too, on first use, if absent).
+build/loadgen: benchmarks/loadgen.c
+	@mkdir -p build
+	$(CC) -O2 -Wall -o $@ $<
 
 gevent-tests: $(STAMP)  ## gevent's own loop-level tests on each of our loops and gevent's
 	$(BIN)/python -m coursetools.gevent_suite

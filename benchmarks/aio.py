@@ -245,14 +245,6 @@ class AioBenchmark(Benchmark):
             return {"unavailable": "a Task column, measured in the tasks row only"}
         return super().run_child(row, column, n, timeout)
 
-    def run_all(self, rows, columns, repeat, scale, timeout, progress):
-        # One row at a time: the harness stops trying a column once it is unavailable,
-        # which for a Task column is true of every row but one.
-        results = {}
-        for row in rows:
-            results.update(super().run_all([row], columns, repeat, scale, timeout, progress))
-        return results
-
     def plot(self, rows, columns, results, path):
         # The loops over asyncio's; the Task columns are a comparison of their own,
         # ourtask/pytask, which the table shows.

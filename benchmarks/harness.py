@@ -13,6 +13,14 @@ benchmark:
   the ratio ours/reference, the target and whether it is met;
 - a column whose factory raises (ours before it is written) is ``unavailable``, with
   the reason under the table; a run that breaks is an ``error`` and the exit status is 1;
+- a row may decline a column by raising `NotMeasured` with the reason (the thread model
+  asked to hold 10^4 greenlets): that cell alone is ``unavailable``, so every row tries
+  every column afresh;
+- a row may record *findings*, figures besides its time (the memory per greenlet, a
+  p99 latency), in `FINDINGS` in the child (or in the result of a benchmark's own
+  `measure`); the benchmark names them (``findings``), and each cell holds the median
+  of each over the runs, for the JSON and the lines a benchmark adds under its table;
+  notes a run returns (``notes``) are listed under the table, each once;
 - a benchmark may name further ratios (``also``), each a column over another with
   targets for some rows, shown after the main one (benchmarks.libev: core/corecext,
   then pyloop/corecffi);
@@ -35,6 +43,14 @@ from typing import Callable
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: children run from here
 SAFETY_TIMEOUT = 60.0  # seconds a single run may take before it is stopped
+FINDINGS = {}  # in a child: what the row found besides its time, name -> figure
+
+
+class NotMeasured(BaseException):
+    """Raised in a child by a row that cannot run on a column, with the reason; the cell
+    is shown as unavailable with it, for that row only. A BaseException, so that it
+    passes every ``except Exception`` that makes an error of anything else, up to
+    `Benchmark.child`."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +58,7 @@ class Row:
     name: str
     what: str  # the row's label, after the size
     size: int  # operations in a full run
-    target: float  # the ratio ours/reference we aim for
+    target: float | None  # the ratio ours/reference we aim for; None: shown, not aimed at
     workload: Callable  # (subject, n, timeout) -> seconds
 
 
@@ -83,8 +99,19 @@ class Benchmark:
     option: str = "loops"  # the option that picks columns, and their key in the JSON
     noun: str = "loop"  # what a column is, in --help
     also: tuple = ()  # further Comparisons, each shown after the main ratio
+    findings: tuple = ()  # the names of what a row finds besides its time, in FINDINGS
 
     # ---- The child: one measurement in a fresh process
+
+    def child(self, row_name, column, n, timeout):
+        """What the child prints: `measure`'s result with what the row found, or why the
+        row does not run on this column."""
+        FINDINGS.clear()
+        try:
+            result = self.measure(row_name, column, n, timeout)
+        except NotMeasured as reason:
+            return {"unavailable": str(reason)}
+        return {**result, **FINDINGS} if "ops_per_s" in result else result
 
     def measure(self, row_name, column, n, timeout):
         """Run one row on one column; the result as a dict for the parent (one JSON line)."""
@@ -123,45 +150,56 @@ class Benchmark:
     # ---- The parent: every row on every column, medians and ratios
 
     def run_all(self, rows, columns, repeat, scale, timeout, progress):
-        """Results as {row name: {"size", "ratio", "met", column: cell}}.
-
-        A cell is {"samples", "ops_per_s"}, or {"error"}, or {"unavailable"}. The repeats
-        go round all the columns in turn (A B C A B C ...), so a slow minute on the
-        machine falls on every column rather than on one. A column found unavailable is
-        not tried again, nor is a row on a column once it has failed.
-        """
-        unavailable = {}  # column -> reason
+        """Results as {row name: {"size", column: cell, "ratio", "met"}}, a row at a time."""
         results = {}
         for row in rows:
             n = max(1, row.size // scale)
-            cells = results[row.name] = {"size": n, **{name: {"samples": []} for name in columns}}
-            for attempt in range(repeat):
-                for name in columns:
-                    if name in unavailable or "error" in cells[name]:
-                        continue
-                    result = self.run_child(row, name, n, timeout)
-                    progress(f"{row.name:<10} {name:<11} run {attempt + 1}/{repeat}: "
-                             + (f"{result['ops_per_s']:,.0f} ops/s" if "ops_per_s" in result
-                                else result.get("error") or result.get("unavailable")))
-                    if "unavailable" in result:
-                        unavailable[name] = result["unavailable"]
-                    elif "error" in result:
-                        cells[name] = result
-                    else:
-                        cells[name]["samples"].append(result["ops_per_s"])
-            for name in columns:
-                if name in unavailable:
-                    cells[name] = {"unavailable": unavailable[name]}
-                elif "samples" in cells[name]:
-                    cells[name]["ops_per_s"] = statistics.median(cells[name]["samples"])
-            cells["ratio"] = self.ratio(cells, self.ours)
-            cells["met"] = None if cells["ratio"] is None else cells["ratio"] >= row.target
-            for also in self.also:  # under its label: {"ratio", "target", "met"}
-                ratio = self.ratio(cells, also.ours, also.reference)
-                target = also.targets.get(row.name)
-                cells[also.label] = {"ratio": ratio, "target": target,
-                                     "met": None if None in (ratio, target) else ratio >= target}
+            cells = {"size": n, **self.run_row(row, columns, n, repeat, timeout, progress)}
+            results[row.name] = self.judge(row, cells)
         return results
+
+    def run_row(self, row, columns, n, repeat, timeout, progress):
+        """{column: cell} for one row. The repeats go round all the columns in turn
+        (A B C A B C ...), so that a slow minute on the machine falls on every column
+        rather than on one. A column unavailable or failed in the row is not tried again
+        in it; the next row tries it afresh, since a row may decline a column alone."""
+        runs = {name: [] for name in columns}  # name -> its results, in order
+        for attempt in range(repeat):
+            for name in columns:
+                if runs[name] and "ops_per_s" not in runs[name][-1]:
+                    continue
+                result = self.run_child(row, name, n, timeout)
+                progress(f"{row.name:<10} {name:<11} run {attempt + 1}/{repeat}: "
+                         + (f"{result['ops_per_s']:,.0f} ops/s" if "ops_per_s" in result
+                            else result.get("error") or result.get("unavailable")))
+                runs[name].append(result)
+        return {name: self.cell(runs[name]) for name in columns}
+
+    def cell(self, runs):
+        """One column's cell in a row, from its runs: {"unavailable"} or {"error"} if the
+        last was so; else {"samples", "ops_per_s"}, the median of each finding found,
+        and the runs' notes, each once."""
+        if "ops_per_s" not in runs[-1]:
+            return runs[-1]
+        samples = [run["ops_per_s"] for run in runs]
+        cell = {"samples": samples, "ops_per_s": statistics.median(samples)}
+        for key in self.findings:
+            if found := [run[key] for run in runs if key in run]:
+                cell[key] = statistics.median(found)
+        if notes := dict.fromkeys(note for run in runs for note in run.get("notes", ())):
+            cell["notes"] = list(notes)
+        return cell
+
+    def judge(self, row, cells):
+        """The row's cells with its ratios: ours over the reference, then each of `also`
+        under its label ({"ratio", "target", "met"})."""
+        cells["ratio"] = self.ratio(cells, self.ours)
+        cells["met"] = meets(cells["ratio"], row.target)
+        for also in self.also:
+            ratio = self.ratio(cells, also.ours, also.reference)
+            target = also.targets.get(row.name)
+            cells[also.label] = {"ratio": ratio, "target": target, "met": meets(ratio, target)}
+        return cells
 
     def ratio(self, cells, name, reference=None):
         """ops/s of column name over the reference's (the main one unless named) in one
@@ -229,6 +267,8 @@ class Benchmark:
             ax.bar_label(bars, labels=[f"{y:.2f}x" if y else "unavailable" for y in ys], fontsize=8)
             if name == self.ours:
                 for x, row in zip(xs, rows):
+                    if row.target is None:
+                        continue
                     ax.hlines(row.target, x - width / 2, x + width / 2, colors="black",
                               linestyles="dashed", label="target" if x == xs[0] else None)
         ax.axhline(1.0, color="grey", linewidth=0.8)
@@ -263,7 +303,7 @@ class Benchmark:
         args = parser.parse_args(argv)
 
         if args.child:
-            print(json.dumps(self.measure(*args.child, args.size, args.timeout)))
+            print(json.dumps(self.child(*args.child, args.size, args.timeout)))
             return 0
 
         columns = _choose(parser, option, args.columns, self.columns)
@@ -316,6 +356,11 @@ def cell_notes(rows, columns, results):
             for note in cell.get("notes", ()):
                 notes[f"note: {row.name} on {name}: {note}"] = None
     return list(notes)
+
+
+def meets(ratio, target):
+    """Whether a ratio meets its target: None if either is missing."""
+    return None if None in (ratio, target) else ratio >= target
 
 
 def ratio_cells(ratio, target, met):

@@ -273,8 +273,95 @@ def monkey_patch() -> str:
     return "".join(parts)
 
 
+# ---- Stack slots: a few full-size stacks per thread, their occupants, the others' copies
+
+# (occupant, its bytes' height, running?, the copies of the others bound to the slot)
+SLOTS = [("the hub", 54, False, [("C", 1.8), ("F", 1.1)]),
+         ("A", 76, True, [("B", 1.8)]),
+         ("D", 44, False, [("E", 1.1), ("G", 2.6), ("H", 1.8)])]
+SLOT_W, SLOT_GAP, SLOT_H, GUARD_H, COPY_H = 124, 52, 200, 16, 22  # a gap holds an rsp arrow
+SLOTS_LEFT = 42  # room for the first slot's rsp arrow, should it run
+
+
+def stack_slots() -> str:
+    """Ours (K slots per thread: occupants in place, the others as heap copies, and the
+    switcher's stack) beside greenlet's one stack in slices: the design of
+    chapters/greenlets.md."""
+    width, height, top = 860, 500, 70
+    after = SLOTS_LEFT + len(SLOTS) * (SLOT_W + SLOT_GAP) - SLOT_GAP  # the slots' right edge
+    divide = after + 120
+    parts = [opening(width, height, "Stack slots: each thread has a few full-size stacks; "
+                     "the occupant of each is in place, the other greenlets bound to it wait "
+                     "as heap copies; greenlet keeps one stack and copies slices of it", ARROW),
+             text(after / 2 + 10, 24, "ours: 16 slots per thread (three shown)", 14, INK,
+                  weight="bold"),
+             text((divide + width) / 2, 24, "greenlet: one stack", 14, INK, weight="bold")]
+    for i, slot in enumerate(SLOTS):
+        parts += _slot(SLOTS_LEFT + i * (SLOT_W + SLOT_GAP), top, i + 1, *slot)
+    parts.append(text(after + 50, top + SLOT_H / 2, "…", 20, MUTED))
+    parts.append(rect(after + 10, top + SLOT_H + 40, 96, 74, SAVED, INK))
+    for j, words in enumerate(["the switcher's", "stack, 32 KiB:", "the copies", "between two",
+                               "of one slot"]):
+        parts.append(text(after + 58, top + SLOT_H + 55 + 13 * j, words, 11, INK))
+    parts.append(line(divide, 40, divide, height - 64, dashed=True))
+    parts += _sliced(divide + 30, top)
+    for j, words in enumerate([
+            "Ours: a switch to an occupant only swaps the stack pointer; to a copied-out",
+            "greenlet, it copies the slot's occupant out and the target back in, where it was.",
+            "greenlet: a switch copies out what of the stack the target's slice needs, and the "
+            "slice in."]):
+        parts.append(text(width / 2, height - 42 + 16 * j, words, 12, MUTED))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _slot(x, y, number, occupant, used, running, copies):
+    """One slot: its occupant's bytes at its top, the guard page below, and under it the
+    copies of the other greenlets bound to it."""
+    parts = [text(x + SLOT_W / 2, y - 10, f"slot {number}", 13, INK, weight="bold"),
+             rect(x, y, SLOT_W, SLOT_H, PAPER, MUTED, dashed=True),
+             rect(x + 6, y + 6, SLOT_W - 12, used, A_COLOUR, INK),
+             text(x + SLOT_W / 2, y + 24, occupant, 12, INK, weight="bold"),
+             text(x + SLOT_W / 2, y + 40, "the occupant, runs" if running else "the occupant",
+                  11, INK),
+             text(x + SLOT_W - 6, y + SLOT_H - GUARD_H - 8, "8 MiB reserved", 10, MUTED, "end"),
+             rect(x, y + SLOT_H - GUARD_H, SLOT_W, GUARD_H, SAVED, INK, radius=0),
+             text(x + SLOT_W / 2, y + SLOT_H - 4, "guard page", 10, INK)]
+    if running:
+        parts.append(_arrow(x - 2, y + 6 + used, "rsp", left=True))
+    heap = y + SLOT_H + 40
+    parts.append(text(x + 26, heap - 10, "copied out:", 11, MUTED, "start"))
+    for j, (name, kib) in enumerate(copies):
+        parts.append(rect(x + 26, heap + j * (COPY_H + 6), SLOT_W - 34, COPY_H, B_COLOUR, INK))
+        parts.append(text(x + SLOT_W / 2 + 9, heap + j * (COPY_H + 6) + 15,
+                          f"{name}: {kib} KiB", 11, INK))
+    parts.append(line(x + 14, heap + COPY_H / 2, x + 14, y + 8 + used, ARROW, dashed=True))
+    return parts
+
+
+def _sliced(x, y):
+    """greenlet's one stack: the main greenlet's frames, the running greenlet's slice
+    below, and the saved slices of the others on the heap."""
+    parts = [text(x + 65, y - 10, "the thread's stack", 13, INK, weight="bold"),
+             rect(x, y, 130, SLOT_H, PAPER, MUTED, dashed=True),
+             rect(x + 6, y + 6, 118, 40, SAVED, INK),
+             text(x + 65, y + 30, "main's frames", 12, INK),
+             rect(x + 6, y + 50, 118, 64, A_COLOUR, INK),
+             text(x + 65, y + 76, "A's slice", 12, INK, weight="bold"),
+             text(x + 65, y + 92, "runs", 11, INK),
+             line(x + 158, y + 114, x + 132, y + 114, ARROW),
+             text(x + 162, y + 118, "rsp", 12, INK, "start", weight="bold")]
+    heap = y + SLOT_H + 40
+    parts.append(text(x + 26, heap - 10, "saved:", 11, MUTED, "start"))
+    for j, words in enumerate(["B's slice", "C's slice", "D's, in part"]):
+        parts.append(rect(x + 26, heap + j * (COPY_H + 6), 96, COPY_H, B_COLOUR, INK))
+        parts.append(text(x + 74, heap + j * (COPY_H + 6) + 15, words, 11, INK))
+    parts.append(line(x + 14, heap + COPY_H / 2, x + 14, y + 116, ARROW, dashed=True))
+    return parts
+
 DIAGRAMS = {"stack-switch.svg": stack_switch, "asyncio-await.svg": asyncio_layers,
-            "event-wake.svg": event_wake, "monkey-patch.svg": monkey_patch}
+            "event-wake.svg": event_wake, "monkey-patch.svg": monkey_patch,
+            "stack-slots.svg": stack_slots}
 
 
 def main(argv):

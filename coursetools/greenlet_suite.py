@@ -58,7 +58,7 @@ TEST_TIMEOUT = 60.0  # seconds one test may take before it counts as hung (the s
 # named by its module's dotted path and expected to pass every test.
 IMPLEMENTATIONS = {
     "threaded": "impls.greenlet.threaded",  # pure Python, a thread per greenlet
-    "stackswitch": "impls.greenlet.stackswitch",  # Cython, a C stack per greenlet
+    "stackswitch": "impls.greenlet.stackswitch",  # Cython, stack slots shared by a thread's greenlets
     "greenlet": "greenlet._greenlet",  # the real one: the baseline
 }
 

@@ -5,8 +5,11 @@ never how fast anything is (speed is judged by the ratios the benchmarks print, 
 quiet machine, not by a test).
 """
 import json
+import os
+import socketserver
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -165,3 +168,86 @@ def test_a_column_that_cannot_load_is_reported_unavailable():
     text = bench.table([bench.rows["r"]], ["mine", "ref"], {"r": cells}, 1)
     assert "unavailable" in text.splitlines()[2]
     assert text.splitlines()[-1] == "unavailable: mine: ImportError: gone"
+
+
+# ---- benchmarks.c10k: a tiny run, and the load generators' checks
+
+
+def c10k_loadgen():
+    """build/loadgen, compiled if it is absent or stale; the test skips, with the reason,
+    where it cannot be."""
+    from benchmarks import c10k
+
+    c10k.build_loadgen()
+    if not c10k.LOADGEN.exists():
+        pytest.skip("build/loadgen cannot be built here: no C compiler, or not Linux "
+                    "(benchmarks.c10k then loads with its Python generator)")
+    return c10k.LOADGEN
+
+
+def test_the_c10k_benchmark_loads_a_server_from_the_c_generator(tmp_path):
+    """10 connections (--quick's c100) for 0.2 s on ours and on gevent, every echo
+    checked by build/loadgen: round trips, a p99 and the memory per connection in each
+    cell, and the ratio."""
+    c10k_loadgen()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.c10k", "--quick", "--quiet", "--rows", "c100",
+         "--runtimes", "stackswitch_core,gevent", "--json", str(tmp_path / "c10k.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env={**os.environ, "SWITCHYARD_C10K_SECONDS": "0.2"},
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "build/loadgen (C, epoll)" in done.stdout
+    assert "stackswitch_core/gevent" in done.stdout and "p99 latency" in done.stdout
+    row = json.loads((tmp_path / "c10k.json").read_text())["results"]["c100"]
+    assert row["size"] == 10
+    for column in ("stackswitch_core", "gevent"):
+        assert row[column]["ops_per_s"] > 0 and row[column]["p99_ms"] > 0
+        assert "bytes_per_connection" in row[column]
+    assert row["ratio"] > 0
+
+
+class FaultyEcho(socketserver.BaseRequestHandler):
+    """Echoes three messages of 64 bytes on each connection; then changes the first byte
+    of what comes, or hangs up."""
+
+    fault = "mismatch"
+
+    def handle(self):
+        self.request.settimeout(10)  # a handler thread ends even if the client does not
+        seen = 0
+        while data := self.request.recv(65536):
+            seen += len(data)
+            if seen > 3 * 64 and self.fault == "closed":
+                return
+            if seen > 3 * 64:
+                data = bytes([data[0] ^ 1]) + data[1:]
+            self.request.sendall(data)
+
+
+@pytest.mark.parametrize("fault", ["mismatch", "closed"])
+@pytest.mark.parametrize("generator", ["C", "Python"])
+def test_the_c10k_load_generators_report_a_wrong_byte_or_a_dropped_connection(generator,
+                                                                                 fault):
+    """Each connection's fourth round trip (number 3, from 0) fails; the generator says
+    so in its report (which makes the benchmark's run an error) and exits with status 1."""
+    command = ([str(c10k_loadgen())] if generator == "C"
+               else [sys.executable, "-m", "benchmarks.c10k", "--load"])
+    handler = type("Faulty", (FaultyEcho,), {"fault": fault})
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler) as server:
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+        thread.start()
+        try:
+            done = subprocess.run([*command, "127.0.0.1", str(server.server_address[1]), "4",
+                                   "0.3", "10", "0"], cwd=ROOT, input="go\n",
+                                  capture_output=True, text=True, timeout=60)
+        finally:
+            server.shutdown()
+            thread.join(10)
+    ready, report = map(json.loads, done.stdout.splitlines())
+    assert done.returncode == 1, done.stderr
+    assert ready == {"ready": 4}
+    assert report["errors"][fault] == 4 and sum(report["errors"].values()) == 4
+    assert ("round trip 3: byte 0 is" if fault == "mismatch" else "after 3 round trips") \
+        in report["first_error"]

@@ -18,8 +18,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from coursetools import upstream_suite
-from coursetools.greenlet_suite import EXPECTED, IMPLEMENTATIONS, SUITE
+from coursetools.greenlet_suite import EXPECTED, IMPLEMENTATIONS, MODULES, SUITE
 from coursetools.upstream_suite import Expect, Run
 
 REFERENCES = {"greenlet"}  # the real greenlet; the rest are ours
@@ -35,6 +37,14 @@ def pytest_generate_tests(metafunc):
 
 def test_greenlet_module(module, impl):
     upstream_suite.assert_as_expected(SUITE, module, impl)
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_greenlet_module_on_one_stack_slot(module, monkeypatch):
+    """The same on stackswitch with a single stack slot, where every switch between two
+    greenlets copies both out and in: the expected results do not change."""
+    monkeypatch.setenv("SWITCHYARD_STACK_SLOTS", "1")
+    upstream_suite.assert_as_expected(SUITE, module, "stackswitch")
 
 
 # ---- The runner itself, and what it shares with gevent_suite's

@@ -44,12 +44,16 @@ cdef extern from "Python.h":
     PyFrameObject *PyThreadState_GetFrame(PyThreadState *tstate)  # new reference, or NULL
     PyObject *PyThreadState_GetDict()  # borrowed
     int _Py_IsFinalizing()
+    void Py_FatalError(const char *message)  # prints, and aborts the process
 
-    # The allocator behind the data-stack chunks (_PyObject_VirtualAlloc, not exported).
+    # The allocator behind the data-stack chunks (_PyObject_VirtualAlloc, not exported),
+    # and behind pymalloc's arenas.
     ctypedef struct PyObjectArenaAllocator:
         void *ctx
+        void *(*alloc)(void *ctx, size_t size)
         void (*free)(void *ctx, void *ptr, size_t size)
     void PyObject_GetArenaAllocator(PyObjectArenaAllocator *allocator)
+    void PyObject_SetArenaAllocator(PyObjectArenaAllocator *allocator)
 
 
 cdef extern from *:
@@ -58,28 +62,48 @@ cdef extern from *:
     #error "impls.greenlet.stackswitch saves the thread state of CPython 3.11 and 3.12 only"
     #elif PY_VERSION_HEX >= 0x030C0000
     /* 3.12 renamed the recursion counters, gave C calls a counter of their own, moved the
-       trashcan's nesting into a struct, and traces through sys.monitoring rather than
-       through a flag in each C frame. */
+       trashcan's nesting into a struct, traces through sys.monitoring rather than
+       through a flag in each C frame, and keeps an interpreter frame on the C stack
+       wherever C calls into Python (the eval loop's entry frame). */
     #define SWITCHYARD_PY_REMAINING py_recursion_remaining
     #define SWITCHYARD_PY_LIMIT py_recursion_limit
     #define SWITCHYARD_TRASH_NESTING trash.delete_nesting
     #define switchyard_c_depth(ts) (C_RECURSION_LIMIT - (ts)->c_recursion_remaining)
     #define switchyard_set_c_depth(ts, depth) ((ts)->c_recursion_remaining = C_RECURSION_LIMIT - (depth))
-    #define switchyard_carry_tracing(origin, target) ((void)(origin), (void)(target))
+    #define switchyard_tracing_leaves(cframe) ((void)(cframe))
+    #define switchyard_tracing_enters(cframe) ((void)(cframe))
+    #define SWITCHYARD_FRAMES_ON_C_STACK 1
     #else
     /* 3.11 counts C calls with Python's, and keeps sys.settrace()'s on or off in each C
-       frame: the target's innermost must carry on as the origin's was. */
+       frame: the target's innermost must carry on as the origin's was. The flag is kept
+       aside as the origin leaves: its C frame may be copied over before the target enters. */
     #define SWITCHYARD_PY_REMAINING recursion_remaining
     #define SWITCHYARD_PY_LIMIT recursion_limit
     #define SWITCHYARD_TRASH_NESTING trash_delete_nesting
     #define switchyard_c_depth(ts) 0
     #define switchyard_set_c_depth(ts, depth) ((void)(depth))
-    #define switchyard_carry_tracing(origin, target) ((target)->use_tracing = (origin)->use_tracing)
+    static __thread int switchyard_tracing;
+    #define switchyard_tracing_leaves(cframe) (switchyard_tracing = (cframe)->use_tracing)
+    #define switchyard_tracing_enters(cframe) ((cframe)->use_tracing = switchyard_tracing)
+    #define SWITCHYARD_FRAMES_ON_C_STACK 0
     #endif
     """
     int switchyard_c_depth(PyThreadState *tstate)
     void switchyard_set_c_depth(PyThreadState *tstate, int depth)
-    void switchyard_carry_tracing(_PyCFrame *origin, _PyCFrame *target)
+    void switchyard_tracing_leaves(_PyCFrame *cframe)
+    void switchyard_tracing_enters(_PyCFrame *cframe)
+    enum: SWITCHYARD_FRAMES_ON_C_STACK
+
+
+cdef extern from *:
+    """
+    #define Py_BUILD_CORE 1  /* the interpreter's frames are in the internal API */
+    #include "internal/pycore_frame.h"
+    #undef Py_BUILD_CORE
+    """
+    # The record of a running Python function: on the data stack, or (3.12) on the C stack.
+    ctypedef struct _PyInterpreterFrame:
+        _PyInterpreterFrame *previous  # the frame it returns to
 
 
 cdef extern from "switch_x86_64.h":

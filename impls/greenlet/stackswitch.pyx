@@ -1,10 +1,10 @@
 # cython: language_level=3, auto_pickle=False, binding=False
-"""The greenlet API by true stack switching: every greenlet runs on a C stack of its own.
+"""The greenlet API by true stack switching, on a few full-size C stacks per thread.
 
 greenlet keeps all the greenlets of a thread on the thread's one stack, copying slices of
-it to the heap and back as they switch. Here each greenlet gets a stack of its own
-(mmap'd, with a guard page, from a pool), and a switch is: save the interpreter state
-that belongs to the running greenlet, restore the target's, swap the stack pointer.
+it to the heap and back as they switch. Here a thread has a few stack slots (mmap'd, with
+a guard page each); a switch is: save the interpreter state of the running greenlet,
+restore the target's, swap the stack pointer, once the target's bytes are in its slot.
 CPython 3.11 and 3.12 on x86-64 Linux only.
 
     >>> from impls.greenlet.stackswitch import greenlet, getcurrent
@@ -15,16 +15,19 @@ CPython 3.11 and 3.12 on x86-64 Linux only.
     >>> g.switch(1), g.switch(5)
     (2, 10)
 """
+import os
 import sys
 from contextvars import Context
 from types import TracebackType
 
-from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
+from cpython.mem cimport PyMem_RawCalloc, PyMem_RawFree, PyMem_RawMalloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from posix.mman cimport (MADV_DONTNEED, MAP_ANONYMOUS, MAP_FAILED, MAP_NORESERVE,
                          MAP_PRIVATE, MAP_STACK, PROT_NONE, PROT_READ, PROT_WRITE,
                          madvise, mmap, mprotect, munmap)
+from libc.stdint cimport uintptr_t
+from libc.string cimport memcpy
 from posix.unistd cimport _SC_PAGESIZE, sysconf
 
 cdef extern from "Python.h":  # for greenlet's __dict__ (see greenlet.__setattr__)
@@ -42,90 +45,196 @@ class error(Exception):
     """A switch that cannot be made: to a greenlet of another thread."""
 
 
-# ---- Stack memory: one mmap'd stack per started greenlet, and a pool of free ones
+# ---- Stack memory: a few full-size slots per thread, shared by its greenlets
 #
-# Invariant: a started, unfinished greenlet owns exactly one Stack; any other Stack is in
-# the pool, at most POOL_MAX of them. Below each stack lies a guard page that faults when
-# touched, so an overflow is a SIGSEGV (with faulthandler, a traceback), never a silent
-# write into whatever memory comes next.
+# Invariant: a started, unfinished greenlet (other than a main one) is bound for life to
+# one slot of its thread: whenever it runs, its C frames are at that slot's addresses (C
+# frames hold pointers to each other, so they cannot move). At most one greenlet bound
+# to a slot, its occupant, has its bytes in the slot; every other one keeps its live
+# bytes, from its stack pointer to the slot's top, in a heap buffer of exactly that
+# size, its copy, and they are copied back in before it runs. A switch to the occupant
+# is a plain stack swap; any other costs two copies, the bytes that are live only.
+# Below each slot lies a guard page that faults when touched, so an overflow is a
+# SIGSEGV (with faulthandler, a traceback), never a silent write into the next slot.
 
 cdef enum:
-    # The bytes of stack of a greenlet: as much as a thread gets by default (ulimit -s).
-    # At the default recursion limit, recursing through sorted()'s key function needs
-    # 1.7 MiB of C stack before RecursionError, through its comparisons 2.5 MiB. The pages
-    # are only reserved (MAP_NORESERVE): memory is used as they are touched.
+    # The bytes of a slot: as much as a thread gets by default (ulimit -s). At the
+    # default recursion limit, recursing through sorted()'s key function needs 1.7 MiB
+    # of C stack before RecursionError, through its comparisons 2.5 MiB. The pages are
+    # only reserved (MAP_NORESERVE): memory is used as they are touched.
     STACK_SIZE = 8 << 20
-    POOL_MAX = 16  # free stacks kept: starting a greenlet then costs no system call
-    WARM_TOP = 64 << 10  # a pooled stack's top, where most greenlets stay, stays in memory
+    SLOTS = 16  # per thread, unless SWITCHYARD_STACK_SLOTS says otherwise
+    WARM_TOP = 64 << 10  # an emptied slot's top, where most greenlets stay, stays in memory
+    SWITCHER_SIZE = 32 << 10  # the small stack that copies into a slot are made from
+    ROOT_CHUNK = 2 << 10  # a greenlet's first data-stack chunk (CPython's own: 16 KiB)
 
-cdef struct Stack:
-    char *guard  # the lowest address of the mapping: the guard page, then the stack
-    _PyStackChunk *chunk  # in the pool: the data-stack chunk its last greenlet left, or NULL
-    Stack *next  # in the pool: the next free stack
+cdef struct Slots  # one thread's
 
-cdef Stack *_pool = NULL  # the free stacks, the most recently freed first
-cdef int _pooled = 0  # how many there are
-cdef int _in_use = 0  # how many stacks started greenlets hold (for the tests)
+cdef struct Slot:
+    char *guard  # the lowest address of its mapping, the guard page; NULL: not mapped yet
+    PyObject *occupant  # the greenlet whose bytes are in the slot (borrowed), or NULL
+    unsigned long long entered  # when one of its greenlets was last entered; 0: empty
+    Slots *owner
+
+cdef struct Slots:
+    Slot *slot  # an array of count
+    int count
+    Py_ssize_t bound  # greenlets bound to these slots
+    bint orphaned  # its thread has exited: the last greenlet to leave frees them
+    char *switcher  # SWITCHER_SIZE bytes: the switcher's stack (see _switcher_main)
+
 cdef size_t _page = sysconf(_SC_PAGESIZE)
+cdef unsigned long long _clock = 0  # counts the entries into slots: their recency
+cdef Py_ssize_t _held = 0  # started, unfinished greenlets of every thread, for errors
+cdef Py_ssize_t _copied = 0  # how many of them are copied out, and their bytes (the tests)
+cdef size_t _copied_bytes = 0
 
 
-cdef Stack *_stack_take() except NULL:
-    """A stack for a greenlet that starts: the pool's most recent, else a new mapping."""
-    global _pool, _pooled, _in_use
-    cdef Stack *stack = _pool
-    if stack != NULL:
-        _pool, _pooled = stack.next, _pooled - 1
-    else:
-        stack = _stack_map()
-    _in_use += 1
-    return stack
+cdef int _slot_count() except -1:
+    """How many slots a thread gets: SWITCHYARD_STACK_SLOTS, or SLOTS. One forces every
+    switch between two greenlets through the copies: the worst case, for tests."""
+    asked = os.environ.get("SWITCHYARD_STACK_SLOTS", "")
+    if not asked:
+        return SLOTS
+    if not asked.isdigit() or not 1 <= int(asked) <= 4096:
+        raise ValueError(f"SWITCHYARD_STACK_SLOTS must be a number from 1 to 4096, not {asked!r}")
+    return int(asked)
 
 
-cdef Stack *_stack_map() except NULL:
-    """A new stack: one mapping for the guard page and the stack, the guard made untouchable."""
-    cdef Stack *stack = <Stack *>PyMem_RawMalloc(sizeof(Stack))
+cdef Slots *_slots_new(int count) except NULL:
+    """A thread's slots, none mapped yet: each is mapped when first given out."""
+    cdef Slots *slots = <Slots *>PyMem_RawCalloc(1, sizeof(Slots))
+    if slots != NULL:
+        slots.slot = <Slot *>PyMem_RawCalloc(count, sizeof(Slot))
+        slots.switcher = <char *>PyMem_RawMalloc(SWITCHER_SIZE)
+    if slots == NULL or slots.slot == NULL or slots.switcher == NULL:
+        _slots_free(slots)
+        raise MemoryError("no memory for a thread's greenlet stack slots")
+    slots.count = count
+    for i in range(count):
+        slots.slot[i].owner = slots
+    return slots
+
+
+cdef void _slots_free(Slots *slots) noexcept:
+    """Unmap and free a thread's slots (or what of them was allocated)."""
+    if slots == NULL:
+        return
+    if slots.slot != NULL:
+        for i in range(slots.count):
+            if slots.slot[i].guard != NULL:
+                munmap(slots.slot[i].guard, _page + STACK_SIZE)
+    PyMem_RawFree(slots.slot)
+    PyMem_RawFree(slots.switcher)
+    PyMem_RawFree(slots)
+
+
+cdef Slot *_slot_for_new(Slots *slots) except NULL:
+    """The slot a greenlet that starts is bound to: the one entered least recently (an
+    empty one first), so that the greenlets that run often, such as a hub, keep theirs."""
+    cdef Slot *slot = &slots.slot[0]
+    for i in range(1, slots.count):
+        if slots.slot[i].entered < slot.entered:
+            slot = &slots.slot[i]
+    if slot.guard == NULL:
+        _slot_map(slot)
+    return slot
+
+
+cdef int _slot_map(Slot *slot) except -1:
+    """Map a slot: one mapping for the guard page and the stack, the guard made untouchable."""
     cdef void *memory = mmap(NULL, _page + STACK_SIZE, PROT_READ | PROT_WRITE,
                              MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0)
-    if stack != NULL and memory != MAP_FAILED and mprotect(memory, _page, PROT_NONE) == 0:
-        stack.guard, stack.chunk, stack.next = <char *>memory, NULL, NULL
-        return stack
+    if memory != MAP_FAILED and mprotect(memory, _page, PROT_NONE) == 0:
+        slot.guard = <char *>memory
+        return 0
     if memory != MAP_FAILED:
         munmap(memory, _page + STACK_SIZE)
-    PyMem_RawFree(stack)
-    raise MemoryError("cannot map a greenlet stack (too many live greenlets for vm.max_map_count?)")
+    raise MemoryError(f"cannot map a greenlet stack slot ({_held:,} greenlets held)")
 
 
-cdef inline char *_stack_top(Stack *stack) noexcept:
-    """The stack's highest address: stacks grow down from there."""
-    return stack.guard + _page + STACK_SIZE
+cdef inline char *_slot_top(Slot *slot) noexcept:
+    """The slot's highest address: stacks grow down from there."""
+    return slot.guard + _page + STACK_SIZE
 
 
-cdef void _stack_give(Stack *stack, _PyStackChunk *chunk) noexcept:
-    """Take back a finished greenlet's stack, with the data-stack chunk it leaves: into the
-    pool, the pages below its warm top returned to the kernel (zeroes when next touched;
-    returning them all would cost the next greenlet a page fault per page it uses), or if
-    the pool is full, unmapped and freed."""
-    global _pool, _pooled, _in_use
-    _in_use -= 1
-    if _pooled == POOL_MAX:
-        _chunks_free(chunk)
-        munmap(stack.guard, _page + STACK_SIZE)
-        PyMem_RawFree(stack)
+cdef void _slot_empty(Slot *slot) noexcept:
+    """Its occupant has finished: the slot is free, and the pages below its warm top go
+    back to the kernel (zeroes when next touched; returning them all would cost the next
+    greenlet a page fault per page it uses)."""
+    slot.occupant = NULL
+    slot.entered = 0
+    madvise(slot.guard + _page, STACK_SIZE - WARM_TOP, MADV_DONTNEED)
+
+
+# ---- Data-stack chunks
+#
+# A greenlet's Python frames start in a small root chunk of its own (see _start). Those
+# that do not fit go to chunks CPython allocates, of 16 KiB and more, and frees as soon
+# as the first frame in one returns: a greenlet whose calls go back and forth across
+# the root's end would map and unmap 16 KiB on every such call. So the allocator CPython
+# takes chunks from keeps a few freed 16 KiB chunks for the next, from the first start.
+
+cdef enum:
+    CPYTHON_CHUNK = 16 << 10  # DATA_STACK_CHUNK_SIZE in CPython's Python/pystate.c
+    SPARES = 16  # freed CPython chunks kept, at most
+
+cdef PyObjectArenaAllocator _arena  # CPython's allocator, which ours hands everything else to
+cdef void *_spare[SPARES]
+cdef int _spares = 0
+
+
+cdef void *_arena_alloc(void *ctx, size_t size) noexcept:
+    """A kept chunk if one fits, else CPython's allocator's memory."""
+    global _spares
+    if size == CPYTHON_CHUNK and _spares:
+        _spares -= 1
+        return _spare[_spares]
+    return _arena.alloc(_arena.ctx, size)
+
+
+cdef void _arena_free(void *ctx, void *memory, size_t size) noexcept:
+    """Keep a freed chunk if there is room, else give it to CPython's allocator to free."""
+    global _spares
+    if size == CPYTHON_CHUNK and _spares < SPARES:
+        _spare[_spares] = memory
+        _spares += 1
         return
-    madvise(stack.guard + _page, STACK_SIZE - WARM_TOP, MADV_DONTNEED)
-    stack.chunk, stack.next = chunk, _pool
-    _pool, _pooled = stack, _pooled + 1
+    _arena.free(_arena.ctx, memory, size)
+
+
+cdef int _keep_chunks() except -1:
+    """Put our allocator in front of CPython's, once (the GIL serializes its calls)."""
+    if _arena.alloc != NULL:
+        return 0
+    PyObject_GetArenaAllocator(&_arena)
+    cdef PyObjectArenaAllocator ours
+    ours.ctx, ours.alloc, ours.free = NULL, _arena_alloc, _arena_free
+    PyObject_SetArenaAllocator(&ours)
+    return 0
+
+
+cdef _PyStackChunk *_root_chunk() except NULL:
+    """A new greenlet's first data-stack chunk, small and ours: CPython frees a chunk when
+    the first frame in it returns, except a root chunk (previous is NULL), whose data[0]
+    it never uses."""
+    cdef _PyStackChunk *chunk = <_PyStackChunk *>PyMem_RawMalloc(ROOT_CHUNK)
+    if chunk == NULL:
+        raise MemoryError(f"no memory for a greenlet's frames ({_held:,} greenlets held)")
+    chunk.previous, chunk.size = NULL, ROOT_CHUNK
+    return chunk
 
 
 cdef void _chunks_free(_PyStackChunk *chunk) noexcept:
-    """Free a data-stack chunk and those before it, as CPython frees them: through the
-    arena allocator (which _PyObject_VirtualFree wraps, like greenlet's did_finish)."""
-    cdef PyObjectArenaAllocator arena
+    """Free a data-stack chunk and those before it: ours (the root) as we allocated it,
+    CPython's as CPython would (_PyObject_VirtualFree; greenlet's did_finish does too)."""
     cdef _PyStackChunk *previous
-    PyObject_GetArenaAllocator(&arena)
     while chunk != NULL:
         previous = chunk.previous
-        arena.free(arena.ctx, chunk, chunk.size)
+        if previous == NULL:
+            PyMem_RawFree(chunk)
+        else:
+            _arena_free(NULL, chunk, chunk.size)
         chunk = previous
 
 
@@ -153,6 +262,7 @@ cdef void _save(greenlet g, PyThreadState *tstate) noexcept:
     """Move the state of g, the running greenlet, out of the thread state."""
     cdef SavedState *saved = &g._saved
     saved.cframe = tstate.cframe
+    switchyard_tracing_leaves(tstate.cframe)  # for the greenlet that enters next
     saved.current_frame = tstate.cframe.current_frame
     saved.recursion_depth = tstate.recursion_limit - tstate.recursion_remaining
     saved.c_recursion_depth = switchyard_c_depth(tstate)
@@ -168,9 +278,8 @@ cdef void _save(greenlet g, PyThreadState *tstate) noexcept:
 cdef void _restore(greenlet g, PyThreadState *tstate) noexcept:
     """Move g's saved state into the thread state: g runs from now on."""
     cdef SavedState *saved = &g._saved
-    cdef _PyCFrame *leaving = tstate.cframe  # the greenlet's that left, still
     tstate.cframe = saved.cframe
-    switchyard_carry_tracing(leaving, tstate.cframe)  # sys.settrace() is per thread
+    switchyard_tracing_enters(tstate.cframe)  # sys.settrace() is per thread (see _save)
     tstate.cframe.current_frame = saved.current_frame
     tstate.recursion_remaining = tstate.recursion_limit - saved.recursion_depth
     switchyard_set_c_depth(tstate, saved.c_recursion_depth)
@@ -231,6 +340,8 @@ cdef class _ThreadState:
     cdef dict kwargs  # ...and keywords (or None)...
     cdef object error  # ...or an exception to raise (or None)
     cdef object run  # a start in flight: what the new greenlet calls
+    cdef bint stranded  # the switcher found no memory and came back (see _swap)
+    cdef Slots *slots  # its greenlets' stack slots, from the first start on
 
     def __cinit__(self):
         self.deleteme = []
@@ -248,6 +359,11 @@ cdef class _ThreadExit:
             switchyard_thread_state = NULL  # clears the dicts of the other threads too
         self.state.main._status = DEAD
         self.state.main._thread = NULL
+        cdef Slots *slots = self.state.slots
+        if slots != NULL:  # freed now, or by the last of its greenlets to go
+            slots.orphaned = True
+            if slots.bound == 0:
+                _slots_free(slots)
         # Its greenlets still suspended can never run again: their __dealloc__ frees them as
         # they stand, once no one holds them. The thread state lets go of them all.
         self.state.main = self.state.current = self.state.tracer = self.state.deleteme = None
@@ -328,8 +444,11 @@ cdef class greenlet:
     cdef Status _status
     cdef bint _is_main  # the thread's own code, on the thread's own stack
     cdef PyObject *_thread  # a main greenlet's _ThreadState (borrowed); NULL once it exits
-    cdef Stack *_stack  # from start to finish: its C stack
+    cdef Slot *_slot  # from start to finish: the stack slot its C frames live in
     cdef void *_sp  # while suspended: its stack pointer (see switch_x86_64.h)
+    cdef char *_copy  # while copied out of its slot: its bytes from _sp to the slot's top
+    cdef Relink *_relinks  # while copied out, on 3.12: links of its frames bent (see _bend)
+    cdef int _relinked
     cdef SavedState _saved  # while suspended: its share of the interpreter's state...
     cdef object _context  # ...its contextvars.Context (None: none yet)...
     cdef object _exc_value  # ...and the exception it is handling (None: none)
@@ -510,12 +629,11 @@ cdef class greenlet:
         raise TypeError(f"cannot serialize '{name}' object")  # greenlet's C type's name
 
     def __dealloc__(self):
-        # Still holding a stack: a greenlet that can never run again (its thread has exited,
+        # Still bound to a slot: a greenlet that can never run again (its thread has exited,
         # or it survived GreenletExit). Its stack and frames are freed as they stand; the
         # references held there are lost, as in greenlet.
-        if self._stack != NULL:
-            _chunks_free(self._saved.datastack_chunk)
-            _stack_give(self._stack, NULL)
+        if self._slot != NULL:
+            _unbind(self)
 
     def __repr__(self):
         # In greenlet's words; otid tells the threads apart (greenlet's is its ThreadState).
@@ -574,8 +692,9 @@ cdef object _frame_object(void *frame):
 # A switch, in the greenlet that leaves: _resolve finds the greenlet to enter (starting it
 # if need be), the thread state takes what the switch carries, _swap saves our state,
 # swaps stacks and, when a switch comes back, restores it; then _arrive takes what that
-# switch brought. Nothing between _resolve and the stack swap allocates, so neither the
-# garbage collector nor any Python code can run, and switch, in the middle.
+# switch brought. Nothing between _resolve and the stack swap allocates a Python object
+# (the copies of _swap take raw memory), so neither the garbage collector nor any Python
+# code can run, and switch, in the middle.
 
 cdef object _switch(greenlet target, tuple args, dict kwargs, list thrown):
     """Enter target, or the greenlet standing in for it, carrying args and kwargs, or the
@@ -595,7 +714,11 @@ cdef object _switch(greenlet target, tuple args, dict kwargs, list thrown):
         return _pack(args, kwargs)
     state.args, state.kwargs = args, kwargs
     state.error = thrown.pop() if thrown else None
-    _swap(state, target)
+    if _swap(state, target) < 0:
+        state.args = state.kwargs = state.error = None
+        if state.run is not None:  # target was to start with this switch
+            _unstart(state, target)
+        raise MemoryError(f"no memory to copy a greenlet's stack out ({_held:,} greenlets held)")
     return _arrive(state, False)
 
 
@@ -629,48 +752,215 @@ cdef int _check_thread(_ThreadState state, greenlet target) except -1:
 
 
 cdef int _start(_ThreadState state, greenlet g, object run) except -1:
-    """Give g a stack that its first switch enters at _greenlet_main, and the start of a
-    fresh interpreter state (_enter completes it): no context unless one was given, no
-    exception, recursion depth 0 (a new stack, where greenlet's continues its starter's),
-    and the data-stack chunk the stack's last greenlet left (if none, the interpreter
-    makes one at the first call)."""
-    cdef Stack *stack = _stack_take()
-    cdef _PyStackChunk *chunk = stack.chunk
-    stack.chunk = NULL
-    g._stack = stack
-    g._sp = switchyard_prepare(_stack_top(stack), _greenlet_main)
-    g._saved.datastack_chunk = chunk
-    if chunk != NULL:  # empty, as CPython leaves a root chunk: data[0] is never used
-        g._saved.datastack_top = &chunk.data[1]
-        g._saved.datastack_limit = <PyObject **>(<char *>chunk + chunk.size)
+    """Bind g to a slot, copied out: its copy is the context its first switch enters (at
+    _greenlet_main). Give it the start of a fresh interpreter state (_enter completes it):
+    no context unless one was given, no exception, recursion depth 0 (a new stack, where
+    greenlet's continues its starter's), and a root data-stack chunk of its own."""
+    global _held
+    if state.slots == NULL:
+        _keep_chunks()
+        state.slots = _slots_new(_slot_count())
+    cdef Slot *slot = _slot_for_new(state.slots)
+    cdef _PyStackChunk *chunk = _root_chunk()
+    cdef char scratch[128]  # the first context is made here, then copied to g's copy
+    cdef char *top = <char *>(<uintptr_t>(scratch + sizeof(scratch)) & ~<uintptr_t>15)
+    cdef char *sp = <char *>switchyard_prepare(top, _greenlet_main)
+    g._slot = slot
+    g._sp = _slot_top(slot) - (top - sp)  # where it will lie in the slot: as far from the top
+    if _copy_save(g, sp) < 0:
+        g._slot = NULL
+        PyMem_RawFree(chunk)
+        raise MemoryError(f"no memory to start a greenlet ({_held:,} greenlets held)")
+    slot.owner.bound += 1
+    _held += 1
+    g._saved.datastack_chunk = chunk  # empty, as CPython leaves a root chunk: data[0] unused
+    g._saved.datastack_top = &chunk.data[1]
+    g._saved.datastack_limit = <PyObject **>(<char *>chunk + chunk.size)
     state.run = run  # g's _run may be another (see _arrive): dropping it could run code
     g._main, g._status = state.main, ACTIVE
     return 0
 
 
-cdef void _swap(_ThreadState state, greenlet target) noexcept:
-    """Leave the running greenlet for target; return when a switch comes back to it."""
+cdef int _unstart(_ThreadState state, greenlet g) except -1:
+    """Undo _start: g's first switch found no memory, and g is as new again."""
+    _unbind(g)
+    g._main, g._status = None, NEW
+    state.run = None
+    return 0
+
+
+cdef int _swap(_ThreadState state, greenlet target) noexcept:
+    """Leave the running greenlet for target; return 0 when a switch comes back to it, or
+    -1 at once, nothing done, if there was no memory to copy a greenlet out."""
+    global _clock
     cdef PyThreadState *tstate = PyThreadState_Get()
     cdef PyObject *me = <PyObject *>state.current  # borrowed: our stack must not keep us alive
+    cdef Slot *slot = target._slot  # NULL for a main greenlet, always on its thread's stack
+    if slot != NULL and slot.occupant != <PyObject *>target and slot.occupant != me:
+        if slot.occupant != NULL and _copy_save(<greenlet>slot.occupant,
+                                                (<greenlet>slot.occupant)._sp) < 0:
+            return -1
+        _copy_restore(target)  # from here, where no frame of the slot is running
     _save(<greenlet>me, tstate)
     state.origin = state.current  # the thread state's reference to us goes with the switch
     state.current = target
-    switchyard_swap(&(<greenlet>me)._sp, target._sp)
+    if slot != NULL:  # its recency, which _slot_for_new reads
+        _clock += 1
+        slot.entered = _clock
+    if slot == NULL or slot.occupant == <PyObject *>target:
+        switchyard_swap(&(<greenlet>me)._sp, target._sp)
+    else:  # we run in target's slot: the copies are made from the switcher's stack
+        switchyard_swap(&(<greenlet>me)._sp, switchyard_prepare(
+            state.slots.switcher + SWITCHER_SIZE, _switcher_main))
     _restore(<greenlet>me, tstate)
+    if state.stranded:  # the switcher could not copy us out: the switch never happened
+        state.stranded = False
+        state.current, state.origin = state.origin, None
+        return -1
+    return 0
+
+
+# ---- Copies in and out of a slot
+
+cdef int _copy_save(greenlet g, void *sp) noexcept:
+    """Copy the bytes at sp, as many as g has from its _sp to its slot's top, into a new
+    copy of g's; if g was the slot's occupant, it no longer is. -1 if there is no memory."""
+    global _copied, _copied_bytes
+    cdef size_t size = _slot_top(g._slot) - <char *>g._sp
+    cdef char *copy = <char *>PyMem_RawMalloc(size)
+    if copy == NULL:
+        return -1
+    if _bend(g) < 0:
+        PyMem_RawFree(copy)
+        return -1
+    memcpy(copy, sp, size)
+    g._copy = copy
+    if g._slot.occupant == <PyObject *>g:
+        g._slot.occupant = NULL
+    _copied, _copied_bytes = _copied + 1, _copied_bytes + size
+    return 0
+
+
+cdef void _copy_restore(greenlet g) noexcept:
+    """Copy g's bytes back to the addresses they came from, and free its copy: g is its
+    slot's occupant now."""
+    global _copied, _copied_bytes
+    cdef size_t size = _slot_top(g._slot) - <char *>g._sp
+    memcpy(g._sp, g._copy, size)
+    PyMem_RawFree(g._copy)
+    g._copy = NULL
+    _unbend(g)
+    g._slot.occupant = <PyObject *>g
+    _copied, _copied_bytes = _copied - 1, _copied_bytes - size
+
+
+# ---- Frames on the C stack (3.12)
+#
+# 3.12 keeps an interpreter frame on the C stack wherever C calls into Python (the eval
+# loop's entry frame), and the chain of a greenlet's frames, which gr_frame's f_back and
+# every traceback walk, passes through them. Once a greenlet's bytes are copied out,
+# other bytes lie there. So while it is copied out, each of its frames whose previous is
+# on its stack points past it instead, to the next frame elsewhere (or to none).
+
+cdef struct Relink:
+    _PyInterpreterFrame *frame  # a frame of the data stack...
+    _PyInterpreterFrame *previous  # ...and its own previous, on the C stack
+
+
+cdef inline bint _on_stack(greenlet g, _PyInterpreterFrame *frame) noexcept:
+    """frame lies in g's bytes of its slot."""
+    return <char *>g._sp <= <char *>frame < _slot_top(g._slot)
+
+
+cdef int _bend(greenlet g) noexcept:
+    """Bend g's chain of frames past its C stack, noting each link bent; -1 if there is no
+    memory for the notes. Nothing to do before 3.12."""
+    cdef _PyInterpreterFrame *frame = <_PyInterpreterFrame *>g._saved.current_frame
+    cdef _PyInterpreterFrame *beyond
+    cdef int most = 0
+    if not SWITCHYARD_FRAMES_ON_C_STACK:
+        return 0
+    while frame != NULL:  # at most this many links to bend
+        most += _on_stack(g, frame.previous)
+        frame = frame.previous
+    if most == 0:
+        return 0
+    g._relinks = <Relink *>PyMem_RawMalloc(most * sizeof(Relink))
+    if g._relinks == NULL:
+        return -1
+    frame = <_PyInterpreterFrame *>g._saved.current_frame
+    while frame != NULL:
+        beyond = frame.previous
+        while beyond != NULL and _on_stack(g, beyond):
+            beyond = beyond.previous
+        if beyond != frame.previous:
+            g._relinks[g._relinked] = Relink(frame, frame.previous)
+            g._relinked += 1
+            frame.previous = beyond
+        frame = beyond
+    return 0
+
+
+cdef void _unbend(greenlet g) noexcept:
+    """Put back the links _bend bent: g's bytes are in place again."""
+    while g._relinked:
+        g._relinked -= 1
+        g._relinks[g._relinked].frame.previous = g._relinks[g._relinked].previous
+    PyMem_RawFree(g._relinks)
+    g._relinks = NULL
+
+
+cdef void _switcher_main() noexcept:
+    """On the switcher's small stack, for a switch between two greenlets of one slot: copy
+    out the one that left (unless it has finished), copy in the target, and enter it. With
+    no memory for the first copy, enter the one that left again, stranded. The switcher's
+    stack is made afresh for each such switch, so this never returns, and holds only
+    borrowed pointers: a reference left here would be lost."""
+    cdef PyObject *state = switchyard_thread_state
+    cdef PyObject *left = <PyObject *>(<_ThreadState>state).origin
+    cdef PyObject *target = <PyObject *>(<_ThreadState>state).current
+    cdef void *abandoned  # where the switcher's own context would be kept: never resumed
+    if (<greenlet>left)._status != DEAD and _copy_save(<greenlet>left, (<greenlet>left)._sp) < 0:
+        (<_ThreadState>state).stranded = True
+        switchyard_swap(&abandoned, (<greenlet>left)._sp)
+    _copy_restore(<greenlet>target)
+    switchyard_swap(&abandoned, (<greenlet>target)._sp)
+
+
+cdef void _unbind(greenlet g) noexcept:
+    """g leaves its slot for good (finished, unstarted again, or freed as it stands): its
+    copy and its frames' chunks are freed, and its slot is emptied if g is in it."""
+    global _held, _copied, _copied_bytes
+    cdef Slot *slot = g._slot
+    cdef Slots *slots = slot.owner
+    if g._copy != NULL:
+        _copied, _copied_bytes = _copied - 1, _copied_bytes - (_slot_top(slot) - <char *>g._sp)
+        PyMem_RawFree(g._copy)
+        g._copy = NULL
+        PyMem_RawFree(g._relinks)  # its frames go too: no link needs its own back
+        g._relinks, g._relinked = NULL, 0
+    elif slot.occupant == <PyObject *>g:
+        _slot_empty(slot)
+    _chunks_free(g._saved.datastack_chunk)
+    g._saved.datastack_chunk = NULL
+    g._slot = NULL
+    _held -= 1
+    slots.bound -= 1
+    if slots.orphaned and slots.bound == 0:
+        _slots_free(slots)
 
 
 cdef object _arrive(_ThreadState state, bint starting):
-    """Take what the switch that resumed us carries: give a finished origin's stack back,
-    call the tracer, then raise the error, or return the arguments (as switch() returns
-    them or, for a start, as (args, kwargs))."""
+    """Take what the switch that resumed us carries: unbind a finished origin from its
+    slot, call the tracer, then raise the error, or return the arguments (as switch()
+    returns them or, for a start, as (args, kwargs))."""
     cdef greenlet origin = state.origin
     cdef tuple args = state.args
     cdef dict kwargs = state.kwargs
     cdef object error = state.error
     state.origin = state.args = state.kwargs = state.error = None
-    if origin._status == DEAD:  # it left its stack for good: now we can reuse it
-        _stack_give(origin._stack, origin._saved.datastack_chunk)
-        origin._stack, origin._saved.datastack_chunk = NULL, NULL
+    if origin._status == DEAD:  # it has left its slot for good: its place there goes
+        _unbind(origin)
     if state.tracer is not None:
         error = _trace(state, origin, error)
     origin = None  # a suspended origin no one else holds is killed now (see __del__)
@@ -694,15 +984,17 @@ cdef inline object _pack(tuple args, dict kwargs):
 #
 # The stack of a started greenlet begins with _greenlet_main, entered by its first
 # switch. It never returns: a finished greenlet leaves its stack by a last switch, and
-# the greenlet that switch enters gives the stack back (_arrive). So _greenlet_main holds
-# no reference of its own, which would leak: only pointers that the thread state keeps valid.
+# the greenlet that switch enters unbinds it from its slot (_arrive). So _greenlet_main
+# holds no reference of its own, which would leak: only pointers the thread state keeps.
 
 cdef void _greenlet_main() noexcept:
     """The first function on every greenlet's stack."""
     cdef _PyCFrame root_cframe  # the interpreter's list of C frames starts afresh here
     cdef PyObject *state = switchyard_thread_state
     cdef PyObject *heir = _live(<_ThreadState>state, &root_cframe)
-    _swap(<_ThreadState>state, <greenlet>heir)
+    if _swap(<_ThreadState>state, <greenlet>heir) < 0:  # no way back to report it from
+        Py_FatalError("impls.greenlet.stackswitch: no memory to copy a greenlet's stack out "
+                      "while a finished greenlet leaves its own")
 
 
 cdef PyObject *_live(_ThreadState state, _PyCFrame *root_cframe) noexcept:
@@ -815,6 +1107,7 @@ cdef object _trace(_ThreadState state, greenlet origin, object error):
 
 # ---- For the tests
 
-def _stacks():
-    """(stacks held by greenlets, stacks in the pool)."""
-    return _in_use, _pooled
+def _memory():
+    """(started, unfinished greenlets of every thread; how many of them are copied out of
+    their slots; the bytes of those copies)."""
+    return _held, _copied, _copied_bytes
