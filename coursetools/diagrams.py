@@ -20,8 +20,11 @@ A_COLOUR, B_COLOUR, SAVED = "#c9d7f2", "#f5d9c3", "#e4e4e4"
 
 # ---- Around a switch: two greenlets' stacks, the stack pointer, the thread state
 
-COLUMN_W, COLUMN_H, FRAME_H = 150, 230, 34
+COLUMN_W, COLUMN_H, FRAME_H = 160, 230, 34
 COLUMN_GAP = 64  # room for the rsp arrow between the two columns
+# What a suspended context keeps above its stack pointer (switch_x86_64.h), high to low
+SAVED_WORDS = ["return address", "rbp rbx r12–r15", "x87 control word, mxcsr"]
+SAVED_H = 50
 PANEL_W = 2 * COLUMN_W + COLUMN_GAP
 
 
@@ -36,10 +39,11 @@ def stack_switch() -> str:
         x = left + panel * (PANEL_W + gap)
         parts.append(text(x + PANEL_W / 2, 22, title, 15, INK, weight="bold"))
         parts += _panel(x, 44, running)
-    parts.append(text(width / 2, height - 10,
-                       "Only the stack pointer moves: no frame is copied. The registers a "
-                       "C function must preserve wait on the stack of the greenlet that left.",
-                       12, MUTED))
+    parts.append(text(width / 2, height - 26, "Only the stack pointer moves: no frame is "
+                      "copied. The registers a C function must preserve, the control words",
+                      12, MUTED))
+    parts.append(text(width / 2, height - 10, "and the address to return to wait on the stack "
+                      "of the greenlet that left, above its saved stack pointer.", 12, MUTED))
     parts.append("</svg>")
     return "".join(parts)
 
@@ -61,13 +65,14 @@ def _panel(x, y, running):
         below = top + 20 + len(frames) * FRAME_H
         if name == running:  # running: the stack pointer is the CPU's rsp
             parts.append(_arrow(cx - 4, below, "rsp", left=True))
-        else:  # suspended: its registers are pushed, its stack pointer kept in the greenlet
-            parts.append(rect(cx + 6, below, COLUMN_W - 12, 44, SAVED, INK))
-            parts.append(text(cx + COLUMN_W / 2, below + 17, "saved registers", 12, INK))
-            parts.append(text(cx + COLUMN_W / 2, below + 33, "rbp rbx r12–r15 mxcsr", 11, INK))
-            parts.append(text(cx + COLUMN_W / 2, below + 62, f"{name}'s saved stack pointer",
-                              11, INK))
-            parts.append(line(cx + COLUMN_W / 2, below + 52, cx + COLUMN_W / 2, below + 46, ARROW))
+        else:  # suspended: what switchyard_swap pushed, its stack pointer kept in the greenlet
+            parts.append(rect(cx + 6, below, COLUMN_W - 12, SAVED_H, SAVED, INK))
+            for j, words in enumerate(SAVED_WORDS):  # high to low, as they were pushed
+                parts.append(text(cx + COLUMN_W / 2, below + 15 + 15 * j, words, 11, INK))
+            parts.append(text(cx + COLUMN_W / 2, below + SAVED_H + 24,
+                              f"{name}'s saved stack pointer", 11, INK))
+            parts.append(line(cx + COLUMN_W / 2, below + SAVED_H + 12, cx + COLUMN_W / 2,
+                              below + SAVED_H + 2, ARROW))
         parts.append(text(cx + 4, top + COLUMN_H - 6, "grows down ↓", 10, MUTED, "start"))
     state_y = y + COLUMN_H + 34
     colour = A_COLOUR if running == "A" else B_COLOUR
@@ -276,57 +281,78 @@ def monkey_patch() -> str:
 # ---- Stack slots: a few full-size stacks per thread, their occupants, the others' copies
 
 # (occupant, its bytes' height, running?, the copies of the others bound to the slot)
-SLOTS = [("the hub", 54, False, [("C", 1.8), ("F", 1.1)]),
-         ("A", 76, True, [("B", 1.8)]),
-         ("D", 44, False, [("E", 1.1), ("G", 2.6), ("H", 1.8)])]
-SLOT_W, SLOT_GAP, SLOT_H, GUARD_H, COPY_H = 124, 52, 200, 16, 22  # a gap holds an rsp arrow
+SLOTS = [("the hub", 56, False, [("C", 1.8), ("F", 1.1)]),
+         ("A", 76, True, [("B", 1.8)])]
+SLOT_W, SLOT_GAP, SLOT_H, GUARD_H, COPY_H = 140, 52, 200, 16, 22  # a gap holds an rsp arrow
 SLOTS_LEFT = 42  # room for the first slot's rsp arrow, should it run
+MAIN_W = 116  # the thread's own stack, where the main greenlet runs
+SWITCHER = ["the switcher's", "stack, 32 KiB, for", "a switch between", "two of one slot:",
+            "A → B, both of slot 2,", "is A → switcher → B"]
+SLOTS_CAPTION = [
+    "Ours: a switch to main or to an occupant only swaps the stack pointer; to a copied-out",
+    "greenlet, it copies the slot's occupant out and the target back in, where it was.",
+    "greenlet: a switch copies out what of the stack the target's slice needs, and the slice in."]
 
 
 def stack_slots() -> str:
-    """Ours (K slots per thread: occupants in place, the others as heap copies, and the
-    switcher's stack) beside greenlet's one stack in slices: the design of
-    chapters/greenlets.md."""
-    width, height, top = 860, 500, 70
-    after = SLOTS_LEFT + len(SLOTS) * (SLOT_W + SLOT_GAP) - SLOT_GAP  # the slots' right edge
-    divide = after + 120
-    parts = [opening(width, height, "Stack slots: each thread has a few full-size stacks; "
-                     "the occupant of each is in place, the other greenlets bound to it wait "
-                     "as heap copies; greenlet keeps one stack and copies slices of it", ARROW),
-             text(after / 2 + 10, 24, "ours: 16 slots per thread (three shown)", 14, INK,
-                  weight="bold"),
+    """Ours (the main greenlet on the thread's stack; K slots per thread: occupants in
+    place, the others as heap copies; the switcher's stack) beside greenlet's one stack
+    in slices: the design of chapters/greenlets.md."""
+    width, height, top = 930, 530, 84
+    first = SLOTS_LEFT + MAIN_W + SLOT_GAP  # the first slot's left edge
+    after = first + len(SLOTS) * (SLOT_W + SLOT_GAP) - SLOT_GAP  # the slots' right edge
+    divide = after + 150
+    parts = [opening(width, height, "Stack slots: the main greenlet runs on its thread's own "
+                     "stack, and each thread has a few full-size stacks for the others; the "
+                     "occupant of each is in place, the other greenlets bound to it wait as "
+                     "heap copies; greenlet keeps one stack and copies slices of it", ARROW),
+             text(divide / 2 + 10, 24, "ours: the thread's stack, and 16 slots (two shown)", 14,
+                  INK, weight="bold"),
              text((divide + width) / 2, 24, "greenlet: one stack", 14, INK, weight="bold")]
+    parts += _main_stack(SLOTS_LEFT, top)
     for i, slot in enumerate(SLOTS):
-        parts += _slot(SLOTS_LEFT + i * (SLOT_W + SLOT_GAP), top, i + 1, *slot)
-    parts.append(text(after + 50, top + SLOT_H / 2, "…", 20, MUTED))
-    parts.append(rect(after + 10, top + SLOT_H + 40, 96, 74, SAVED, INK))
-    for j, words in enumerate(["the switcher's", "stack, 32 KiB:", "the copies", "between two",
-                               "of one slot"]):
-        parts.append(text(after + 58, top + SLOT_H + 55 + 13 * j, words, 11, INK))
+        parts += _slot(first + i * (SLOT_W + SLOT_GAP), top, i + 1, *slot)
+    parts.append(text(after + 24, top + SLOT_H / 2, "…", 20, MUTED))
+    parts.append(rect(after + 10, top + SLOT_H + 30, 128, 92, SAVED, INK))
+    for j, words in enumerate(SWITCHER):
+        parts.append(text(after + 74, top + SLOT_H + 46 + 14 * j, words, 11, INK))
     parts.append(line(divide, 40, divide, height - 64, dashed=True))
     parts += _sliced(divide + 30, top)
-    for j, words in enumerate([
-            "Ours: a switch to an occupant only swaps the stack pointer; to a copied-out",
-            "greenlet, it copies the slot's occupant out and the target back in, where it was.",
-            "greenlet: a switch copies out what of the stack the target's slice needs, and the "
-            "slice in."]):
+    for j, words in enumerate(SLOTS_CAPTION):
         parts.append(text(width / 2, height - 42 + 16 * j, words, 12, MUTED))
     parts.append("</svg>")
     return "".join(parts)
 
 
+def _stack_frame(x, y, w, title):
+    """The outline of a stack, with its title above it and which way it grows."""
+    return [text(x + w / 2, y - 22, title, 13, INK, weight="bold"),
+            text(x + w - 4, y - 6, "high addresses", 10, MUTED, "end"),
+            rect(x, y, w, SLOT_H, PAPER, MUTED, dashed=True)]
+
+
+def _main_stack(x, y):
+    """The thread's own stack: the main greenlet runs there, and is never copied."""
+    return _stack_frame(x, y, MAIN_W, "the thread's stack") + [
+        rect(x + 6, y + 6, MAIN_W - 12, 40, SAVED, INK),
+        text(x + MAIN_W / 2, y + 24, "main", 12, INK, weight="bold"),
+        text(x + MAIN_W / 2, y + 39, "never copied", 11, INK),
+        text(x + 4, y + SLOT_H - 6, "grows down ↓", 10, MUTED, "start")]
+
+
 def _slot(x, y, number, occupant, used, running, copies):
     """One slot: its occupant's bytes at its top, the guard page below, and under it the
-    copies of the other greenlets bound to it."""
-    parts = [text(x + SLOT_W / 2, y - 10, f"slot {number}", 13, INK, weight="bold"),
-             rect(x, y, SLOT_W, SLOT_H, PAPER, MUTED, dashed=True),
-             rect(x + 6, y + 6, SLOT_W - 12, used, A_COLOUR, INK),
-             text(x + SLOT_W / 2, y + 24, occupant, 12, INK, weight="bold"),
-             text(x + SLOT_W / 2, y + 40, "the occupant, runs" if running else "the occupant",
-                  11, INK),
-             text(x + SLOT_W - 6, y + SLOT_H - GUARD_H - 8, "8 MiB reserved", 10, MUTED, "end"),
-             rect(x, y + SLOT_H - GUARD_H, SLOT_W, GUARD_H, SAVED, INK, radius=0),
-             text(x + SLOT_W / 2, y + SLOT_H - 4, "guard page", 10, INK)]
+    copies of the other greenlets bound to it, with the way back to the slot's top."""
+    bottom = y + SLOT_H - GUARD_H
+    parts = _stack_frame(x, y, SLOT_W, f"slot {number}") + [
+        rect(x + 26, y + 6, SLOT_W - 32, used, A_COLOUR, INK),
+        text(x + SLOT_W / 2 + 10, y + 24, occupant, 12, INK, weight="bold"),
+        text(x + SLOT_W / 2 + 10, y + 40, "the occupant, runs" if running else "the occupant",
+             11, INK),
+        text(x + SLOT_W - 6, bottom - 22, "8 MiB reserved", 10, MUTED, "end"),
+        text(x + SLOT_W - 6, bottom - 8, "grows down ↓", 10, MUTED, "end"),
+        rect(x, bottom, SLOT_W, GUARD_H, SAVED, INK, radius=0),
+        text(x + SLOT_W / 2, y + SLOT_H - 4, "guard page", 10, INK)]
     if running:
         parts.append(_arrow(x - 2, y + 6 + used, "rsp", left=True))
     heap = y + SLOT_H + 40
@@ -335,22 +361,27 @@ def _slot(x, y, number, occupant, used, running, copies):
         parts.append(rect(x + 26, heap + j * (COPY_H + 6), SLOT_W - 34, COPY_H, B_COLOUR, INK))
         parts.append(text(x + SLOT_W / 2 + 9, heap + j * (COPY_H + 6) + 15,
                           f"{name}: {kib} KiB", 11, INK))
-    parts.append(line(x + 14, heap + COPY_H / 2, x + 14, y + 8 + used, ARROW, dashed=True))
+    # A copy goes back to the top of the slot, over the occupant's bytes
+    parts.append(line(x + 14, heap + COPY_H / 2, x + 14, y + 14, dashed=True))
+    parts.append(line(x + 14, y + 14, x + 25, y + 14, ARROW))
+    if number == 1:  # said once: the same holds in every slot
+        for j, words in enumerate(["copied back to", "the top, over", f"{occupant}'s bytes"]):
+            parts.append(text(x + 22, y + used + 26 + 13 * j, words, 10, INK, "start"))
     return parts
 
 
 def _sliced(x, y):
     """greenlet's one stack: the main greenlet's frames, the running greenlet's slice
     below, and the saved slices of the others on the heap."""
-    parts = [text(x + 65, y - 10, "the thread's stack", 13, INK, weight="bold"),
-             rect(x, y, 130, SLOT_H, PAPER, MUTED, dashed=True),
-             rect(x + 6, y + 6, 118, 40, SAVED, INK),
-             text(x + 65, y + 30, "main's frames", 12, INK),
-             rect(x + 6, y + 50, 118, 64, A_COLOUR, INK),
-             text(x + 65, y + 76, "A's slice", 12, INK, weight="bold"),
-             text(x + 65, y + 92, "runs", 11, INK),
-             line(x + 158, y + 114, x + 132, y + 114, ARROW),
-             text(x + 162, y + 118, "rsp", 12, INK, "start", weight="bold")]
+    parts = _stack_frame(x, y, 130, "the thread's stack") + [
+        rect(x + 6, y + 6, 118, 40, SAVED, INK),
+        text(x + 65, y + 30, "main's frames", 12, INK),
+        rect(x + 6, y + 50, 118, 64, A_COLOUR, INK),
+        text(x + 65, y + 76, "A's slice", 12, INK, weight="bold"),
+        text(x + 65, y + 92, "runs", 11, INK),
+        line(x + 158, y + 114, x + 132, y + 114, ARROW),
+        text(x + 162, y + 118, "rsp", 12, INK, "start", weight="bold"),
+        text(x + 4, y + SLOT_H - 6, "grows down ↓", 10, MUTED, "start")]
     heap = y + SLOT_H + 40
     parts.append(text(x + 26, heap - 10, "saved:", 11, MUTED, "start"))
     for j, words in enumerate(["B's slice", "C's slice", "D's, in part"]):

@@ -9,7 +9,7 @@ from cpython.object cimport PyObject
 
 cdef extern from "Python.h":
     # The interpreter keeps one of these per C-level call into the eval loop, on the C
-    # stack, in a linked list; a greenlet on its own stack starts its own list.
+    # stack, in a linked list; a greenlet's part of it starts on its own stack.
     ctypedef struct _PyCFrame:
         void *current_frame  # the running _PyInterpreterFrame (opaque to us), or NULL
         _PyCFrame *previous

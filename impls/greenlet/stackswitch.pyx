@@ -295,10 +295,10 @@ cdef void _restore(greenlet g, PyThreadState *tstate) noexcept:
     tstate.context_ver += 1  # contextvars caches its last lookup per version: invalidate it
 
 
-cdef inline object _moved(PyObject **slot):
-    """The reference in *slot, moved out of it (NULL comes out as None)."""
-    cdef PyObject *held = slot[0]
-    slot[0] = NULL
+cdef inline object _moved(PyObject **field):
+    """The reference in *field, moved out of it (NULL comes out as None)."""
+    cdef PyObject *held = field[0]
+    field[0] = NULL
     if held == NULL:
         return None
     value = <object>held  # a reference of our own...
@@ -307,7 +307,7 @@ cdef inline object _moved(PyObject **slot):
 
 
 cdef inline PyObject *_given(object value) noexcept:
-    """A new reference to value, for a slot of the thread state (None goes in as NULL)."""
+    """A new reference to value, for a field of the thread state (None goes in as NULL)."""
     if value is None:
         return NULL
     Py_INCREF(value)
@@ -802,7 +802,7 @@ cdef int _swap(_ThreadState state, greenlet target) noexcept:
             return -1
         _copy_restore(target)  # from here, where no frame of the slot is running
     _save(<greenlet>me, tstate)
-    state.origin = state.current  # the thread state's reference to us goes with the switch
+    state.origin = state.current  # _ThreadState's reference to us goes with the switch
     state.current = target
     if slot != NULL:  # its recency, which _slot_for_new reads
         _clock += 1
@@ -985,7 +985,7 @@ cdef inline object _pack(tuple args, dict kwargs):
 # The stack of a started greenlet begins with _greenlet_main, entered by its first
 # switch. It never returns: a finished greenlet leaves its stack by a last switch, and
 # the greenlet that switch enters unbinds it from its slot (_arrive). So _greenlet_main
-# holds no reference of its own, which would leak: only pointers the thread state keeps.
+# holds no reference of its own, which would leak: only pointers _ThreadState keeps.
 
 cdef void _greenlet_main() noexcept:
     """The first function on every greenlet's stack."""

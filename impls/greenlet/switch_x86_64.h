@@ -85,7 +85,7 @@ switchyard_prepare(char *top, void (*entry)(void))
     sp[5] = 0;                             /* rbx */
     sp[6] = 0;                             /* rbp */
     sp[7] = (uint64_t)(uintptr_t)switchyard_trampoline; /* the return address */
-    /* After the 8 slots are popped, rsp is top: 16-byte aligned, as the ABI wants
+    /* After the 8 words are popped, rsp is top: 16-byte aligned, as the ABI wants
        before a call. */
     return sp;
 }
