@@ -33,15 +33,16 @@ exercises-all: $(STAMP)  ## every stage of every exercise subject, filled up to 
 	SWITCHYARD_EXERCISES_ALL=1 $(BIN)/python -m pytest -n 2 tests/test_exercises.py
 
 # What a machine without libev's headers, or whose CPU or Python the stack switch does not
-# support, gets from `make test`: a copy of the working tree (tracked and new files, not
-# ignored ones), built with both Cython extensions switched off (setup.py's
-# SWITCHYARD_WITHOUT), runs the whole suite. Every skip must then name its reason.
+# support, or that has no C compiler, gets from `make test`: a copy of the working tree
+# (tracked and new files, not ignored ones), built with every Cython extension switched
+# off (setup.py's SWITCHYARD_WITHOUT; the hub then runs from its .py files), runs the
+# whole suite. Every skip must then name its reason.
 test-without-extensions:  ## `make test` as on a machine where no Cython extension builds
 	@dir=$$(mktemp -d) && trap 'rm -rf "$$dir"' EXIT && \
 	git ls-files -z --cached --others --exclude-standard | \
 	    tar --null --files-from=- --ignore-failed-read -cf - | tar -xf - -C "$$dir" && \
 	echo "switchyard: the suite on a copy built without the extensions, in $$dir" && \
-	SWITCHYARD_WITHOUT="core stackswitch" $(MAKE) -C "$$dir" test PYTHON=$(PYTHON)
+	SWITCHYARD_WITHOUT="core stackswitch hub" $(MAKE) -C "$$dir" test PYTHON=$(PYTHON)
 
 # Random programs, ours against the originals, with many more examples than `make test`
 # runs and a random seed, printed first; `make fuzz SEED=N` runs the same programs again.

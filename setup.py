@@ -12,21 +12,23 @@ from setuptools import Extension, setup
 
 
 def extensions():
-    """The extensions of the course that can build here. Each comes with what keeps it
-    from building (None if nothing does); those that cannot are skipped, saying why."""
+    """The extensions of the course that can build here. Each comes with the name that
+    SWITCHYARD_WITHOUT knows it by and what keeps it from building (None if nothing
+    does); those that cannot are skipped, saying why."""
     candidates = [
         (Extension("impls.greenlet.stackswitch", ["impls/greenlet/stackswitch.pyx"],
                    include_dirs=["impls/greenlet"],  # where the generated C finds its header
                    depends=["impls/greenlet/switch_x86_64.h"],
                    extra_compile_args=["-fcf-protection=none"],  # see switch_x86_64.h
                    optional=True),  # a failed compilation (no C compiler?) fails only this
-         stackswitch_unsupported()),
+         "stackswitch", stackswitch_unsupported()),
         (Extension("impls.libev.core", ["impls/libev/core.pyx"], libraries=["ev"]),
-         libev_missing()),
+         "core", libev_missing()),
+        *((hub_extension(module), "hub", None) for module in HUB_COMPILED),
     ]
     buildable = []
-    for extension, reason in candidates:
-        reason = switched_off(extension.name) or reason
+    for extension, switch, reason in candidates:
+        reason = switched_off(switch) or reason
         if reason:
             print(f"switchyard: not building {extension.name}: {reason}", file=sys.stderr)
         else:
@@ -34,15 +36,30 @@ def extensions():
     return buildable
 
 
-def switched_off(name):
-    """Why an extension is left out on request: SWITCHYARD_WITHOUT="core stackswitch"
+def switched_off(switch):
+    """Why an extension is left out on request: SWITCHYARD_WITHOUT="core stackswitch hub"
     (names separated by spaces or commas) builds the course as a machine without libev's
-    headers, or with a CPU the stack switch does not support, would; `make
-    test-without-extensions` runs the suite on such a build."""
+    headers, or with a CPU the stack switch does not support, or without a C compiler
+    would; `make test-without-extensions` runs the suite on such a build."""
     asked = os.environ.get("SWITCHYARD_WITHOUT", "").replace(",", " ").split()
-    if name.rpartition(".")[2] in asked:
+    if switch in asked:
         return f"switched off by SWITCHYARD_WITHOUT={' '.join(asked)}"
     return None
+
+
+# The hub's hot path, compiled from its .py sources as gevent compiles its own hub
+# modules; a .pxd beside a source declares its extension types. The .py files stay the
+# source: where a compiled module is absent, Python imports the .py (impls/hub/build.py).
+HUB_COMPILED = ("waiter", "hub", "socket", "task", "waiting", "runtime")
+
+
+def hub_extension(module):
+    """impls.hub.<module> compiled from its .py source; a failed compilation fails
+    only this module, which then runs from its source."""
+    extension = Extension(f"impls.hub.{module}", [f"impls/hub/{module}.py"], optional=True)
+    # Cython would make an extension type picklable; the socket refuses, as the stdlib's does.
+    extension.cython_directives = {"auto_pickle": False}
+    return extension
 
 
 def stackswitch_unsupported():

@@ -196,12 +196,13 @@ def serve_ioloop(IOLoop, announce):
 
 
 # name -> (column heading, factory): benchmarks.hub's hub columns (ours on every greenlet
-# x loop pair, and gevent), each now a server, and the thread model's greenlet on our
-# core; then tornado 6 and asyncio (benchmarks.hub's too, but their servers are here),
-# our IOLoop and our asyncio loop
+# x loop pair, and gevent; not its hub-from-.py column: what compiling buys is its
+# question), each now a server, and the thread model's greenlet on our core; then
+# tornado 6 and asyncio (benchmarks.hub's too, but their servers are here), our IOLoop
+# and our asyncio loop
 RUNTIMES = {
-    **{name: (heading, functools.partial(hub, name))
-       for name, (heading, _) in HUB_RUNTIMES.items() if name not in ("tornado", "asyncio")},
+    **{name: (heading, functools.partial(hub, name)) for name, (heading, _) in HUB_RUNTIMES.items()
+       if name not in ("stackswitch_core_py", "tornado", "asyncio")},
     "threaded_core": ("ours: threaded, core", functools.partial(hub, "threaded_core")),
     "tornado": (version_label("tornado"), tornado6),
     "asyncio": ("asyncio", plain_asyncio),

@@ -16,4 +16,8 @@ rendezvous with the hub), ``hub`` (the greenlet that runs the loop), ``task`` (g
 one loop class), ``runtimes`` (ready-made pairs, and gevent itself). The primitives
 chapter's: ``event``, ``lock``, ``queue``, ``pool``. The monkey chapter's: ``monkey``,
 ``thread``, ``select``, ``threadpool``, ``resolver``, ``util`` (run info), ``monitor``.
+
+The hot path runs compiled where ``pip install -e .`` could build it: ``build`` says
+which modules do, and runs them all from their .py files with SWITCHYARD_PURE_HUB=1.
 """
+from .build import compiled  # first: it decides where the other modules are imported from

@@ -53,20 +53,27 @@ class Hub:
         return self.periodic_monitoring_thread
 
     def switch(self):
-        """Switch into the hub; gevent's ``switch_out`` check, made here: the hub
-        cannot wait for itself."""
-        if self.runtime.getcurrent() is self:
+        """Switch into the hub from the current greenlet."""
+        return self._switch_from(self.runtime.getcurrent())
+
+    def _switch_from(self, current):
+        """Switch into the hub from ``current``, which the caller knows is the current
+        greenlet; gevent's ``switch_out`` check, made here: the hub cannot wait for itself."""
+        if current is self:
             raise BlockingSwitchOutError("Impossible to call blocking function in the event loop callback")
         return super().switch()
 
     def wait(self, watcher):
-        """Block the current greenlet until ``watcher`` fires (gevent's ``Hub.wait``)."""
-        waiter = Waiter(self)
-        watcher.start(waiter.switch, waiter)
+        """Block the current greenlet until ``watcher`` fires (gevent's ``Hub.wait``).
+        gevent puts a Waiter between the two; ours has the loop switch straight back to
+        the greenlet, since only the hub runs the loop: no Waiter to make, and no
+        check, on every wake-up, that the hub is the one waking it."""
+        current = self.runtime.getcurrent()
+        watcher.start(current.switch, watcher)
         try:
-            result = waiter.get()
-            if result is not waiter:
-                raise InvalidSwitchError(f"Invalid switch into {self.runtime.getcurrent()}: got {result!r}")
+            result = self._switch_from(current)
+            if result is not watcher:
+                raise InvalidSwitchError(f"Invalid switch into {current}: got {result!r}")
         finally:
             watcher.stop()
 
@@ -120,12 +127,12 @@ class Hub:
 
     def _cancel_waits_then(self, watchers, error, then):
         for watcher in watchers:
-            # The callback is the waiting greenlet's Waiter.switch; if the watcher
+            # The callback is the waiting greenlet's switch (see wait); if the watcher
             # fired meanwhile, that greenlet is already awake and keeps its result.
-            waiter = watcher.callback.__self__ if watcher.active else None
+            waiting = watcher.callback.__self__ if watcher.active else None
             watcher.close()
-            if waiter is not None:
-                waiter.throw(error)
+            if waiting is not None:
+                waiting.throw(error)
         then()
 
     # ---- Errors: the loop reports the errors of its callbacks here

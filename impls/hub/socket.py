@@ -13,7 +13,6 @@ the stdlib's socket class writes in Python over the blocking calls (``makefile``
 ``send``. Host names are looked up by the hub's resolver (``resolver.py``).
 """
 import _socket
-import contextlib
 import errno
 import functools
 import numbers
@@ -24,8 +23,7 @@ from .exceptions import ConcurrentObjectUseError
 
 READ, WRITE = 1, 2  # libev's EV_READ and EV_WRITE
 _CONNECT_PENDING = (errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY)
-_DONT_WAIT = _stdlib.MSG_DONTWAIT  # a flag that asks one call never to wait
-_NO_DEADLINE = contextlib.nullcontext()  # reusable: it holds nothing
+_DONT_WAIT = int(_stdlib.MSG_DONTWAIT)  # asks one call never to wait (an int: a MsgFlag's & is Python)
 _RESOLVABLE = (_stdlib.AF_INET, _stdlib.AF_INET6)  # the families whose addresses name hosts
 
 # What monkey patching puts in the stdlib's socket module (gevent's ``__implements__``).
@@ -48,19 +46,16 @@ class socket:
         self._read_event = self.hub.loop.io(fd, READ)  # started while a reader waits
         self._write_event = self.hub.loop.io(fd, WRITE)  # started while a writer waits
 
-    def __getattr__(self, name):
-        # What cannot block (bind, listen, fileno, getsockopt, getsockname...) is the
-        # OS socket's own. gevent lists these names; forwarding them is shorter.
-        if name == "_sock":  # __init__ failed before setting it: no recursion
-            raise AttributeError(name)
-        return getattr(self._sock, name)
-
-    # ---- The OS socket's own, named on the class too: CPython's test_socket asks the
-    # class (test_socket_methods: hasattr(socket.socket, "bind")), and __getattr__
-    # answers for a socket only. gevent's SocketMixin defines them so.
+    # ---- What cannot block is the OS socket's own, forwarded one by one, as gevent's
+    # SocketMixin does. A __getattr__ would be shorter, but CPython's test_socket asks
+    # the class (hasattr(socket.socket, "bind")), and in the compiled module it would
+    # slow down every attribute lookup on the socket, recv and send too.
 
     def _accept(self):
         return self._sock._accept()  # never waits: accept() below is what waits
+
+    def fileno(self):
+        return self._sock.fileno()
 
     def bind(self, address):
         return self._sock.bind(address)
@@ -73,6 +68,9 @@ class socket:
 
     def getpeername(self):
         return self._sock.getpeername()
+
+    def getsockopt(self, *args):
+        return self._sock.getsockopt(*args)
 
     def setsockopt(self, *args):
         return self._sock.setsockopt(*args)
@@ -87,6 +85,10 @@ class socket:
     @property
     def type(self):
         return _stdlib._intenum_converter(self._sock.type, _stdlib.SocketKind)
+
+    @property
+    def proto(self):
+        return self._sock.proto
 
     # ---- Borrowed from the stdlib's socket class: Python over the calls below.
     # makefile() wraps us in a SocketIO and counts it in _io_refs; closing that file
@@ -142,17 +144,19 @@ class socket:
         if watcher.callback is not None:
             raise ConcurrentObjectUseError(
                 f"This socket is already used by another greenlet: {watcher.callback!r}")
+        if self.timeout is None:  # the common case: no timer to arm (gevent skips it too)
+            self.hub.wait(watcher)
+            return
         with self._deadline():
             self.hub.wait(watcher)
 
     def _deadline(self):
-        """A Timeout for one blocking call; none to arm without a timeout (gevent's
-        ``Timeout._start_new_or_dummy``): no timer is made on every wait."""
-        if self.timeout is None:
-            return _NO_DEADLINE
+        """A Timeout of the socket's timeout, for one blocking call."""
         return self.runtime.Timeout(self.timeout, _stdlib.timeout("timed out"))
 
-    def _retry(self, watcher, flags, call, *args):
+    def _retry(self, watcher, flags, call, args):
+        """``call(*args)``, again each time ``watcher`` fires, until it does not raise
+        EWOULDBLOCK; ``flags`` are the caller's, which may forbid waiting."""
         while True:
             try:
                 return call(*args)
@@ -162,43 +166,55 @@ class socket:
             self._wait(watcher)
 
     def recv(self, bufsize, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recv, bufsize, flags)
+        return self._retry(self._read_event, flags, self._sock.recv, (bufsize, flags))
 
     def recv_into(self, buffer, nbytes=0, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recv_into, buffer, nbytes, flags)
+        return self._retry(self._read_event, flags, self._sock.recv_into, (buffer, nbytes, flags))
 
     def recvfrom(self, bufsize, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recvfrom, bufsize, flags)
+        return self._retry(self._read_event, flags, self._sock.recvfrom, (bufsize, flags))
 
     def recvfrom_into(self, buffer, nbytes=0, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recvfrom_into, buffer, nbytes, flags)
+        return self._retry(self._read_event, flags, self._sock.recvfrom_into, (buffer, nbytes, flags))
 
     def recvmsg(self, bufsize, ancbufsize=0, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recvmsg, bufsize, ancbufsize, flags)
+        return self._retry(self._read_event, flags, self._sock.recvmsg, (bufsize, ancbufsize, flags))
 
     def recvmsg_into(self, buffers, ancbufsize=0, flags=0):
-        return self._retry(self._read_event, flags, self._sock.recvmsg_into, buffers, ancbufsize, flags)
+        return self._retry(self._read_event, flags, self._sock.recvmsg_into, (buffers, ancbufsize, flags))
 
     def send(self, data, flags=0):
-        return self._retry(self._write_event, flags, self._sock.send, data, flags)
+        return self._retry(self._write_event, flags, self._sock.send, (data, flags))
 
     def sendto(self, *args):
         """sendto(data, address) or sendto(data, flags, address); any other count is
         the OS socket's to refuse, with its message ("takes 2 or 3 arguments")."""
         flags = args[1] if len(args) == 3 else 0
-        return self._retry(self._write_event, flags, self._sock.sendto, *args)
+        return self._retry(self._write_event, flags, self._sock.sendto, args)
 
     def sendmsg(self, buffers, ancdata=(), flags=0, address=None):
-        return self._retry(self._write_event, flags, self._sock.sendmsg, buffers, ancdata, flags, address)
+        return self._retry(self._write_event, flags, self._sock.sendmsg, (buffers, ancdata, flags, address))
 
     def sendall(self, data, flags=0):
         """Send everything; the timeout bounds the whole call, not each chunk."""
-        with memoryview(data).cast("B") as view, self._deadline():
-            while view:
-                view = view[self.send(view, flags):]
+        if self.timeout is None:
+            self._send_all(data, flags)
+            return
+        with self._deadline():
+            self._send_all(data, flags)
+
+    def _send_all(self, data, flags):
+        # One send of the data as given first: most often it takes all of it, and no
+        # memoryview is made. Only the len() of bytes is sure to count bytes.
+        sent = self.send(data, flags)
+        if type(data) is bytes and sent == len(data):
+            return
+        with memoryview(data).cast("B") as view:
+            while sent < len(view):
+                sent += self.send(view[sent:], flags)
 
     def accept(self):
-        fd, address = self._retry(self._read_event, 0, self._sock._accept)
+        fd, address = self._retry(self._read_event, 0, self._sock._accept, ())
         return type(self)(self.family, self.type, self.proto, fileno=fd), address
 
     # ---- Connecting, to a host name too

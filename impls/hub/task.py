@@ -52,7 +52,7 @@ class Greenlet:
         self._spawned_at = None  # where: (code, line) of the spawner's frames, newest first
         if TRACK_GREENLET_TREE:
             _track_spawner(self, self.runtime.getcurrent())
-            self._spawned_at = _spawner_lines(sys._getframe(1), self.spawning_stack_limit)
+            self._spawned_at = _spawner_lines(self.spawning_stack_limit)
 
     @property
     def spawning_stack(self):
@@ -360,11 +360,17 @@ class _Frame:
         self.f_back = back  # the caller's _Frame, or None past the limit
 
 
-def _spawner_lines(frame, limit):
-    """(code, line) of the ``limit`` newest frames from ``frame`` outwards: the
-    spawner's code, from past this module's own frames (spawn; a subclass's ``__init__``
-    is the user's, and is kept) to where the spawner's own task began (its _main).
-    This runs at every spawn: pairs are cheaper to make than _Frames (gevent's C is)."""
+def _spawner_lines(limit):
+    """(code, line) of the ``limit`` newest frames of the spawner: from past this
+    module's own frames (spawn; a subclass's ``__init__`` is the user's, and is kept) to
+    where the spawner's own task began (its _main). This runs at every spawn: pairs are
+    cheaper to make than _Frames (gevent's C is)."""
+    try:
+        frame = sys._getframe()
+    except ValueError:
+        # No Python frame at all: compiled, this module's functions have none, and
+        # a greenlet may have run only those so far (gevent's _extract_stack says so too).
+        return []
     ours = globals()  # looked up once, not per frame
     while frame is not None and frame.f_globals is ours:
         frame = frame.f_back

@@ -36,7 +36,7 @@ class Waiter:
             return self._delivered()
         self.greenlet = self.hub.runtime.getcurrent()
         try:
-            return self.hub.switch()
+            return self.hub._switch_from(self.greenlet)  # getcurrent() once, not again
         finally:
             self.greenlet = None
 
