@@ -8,6 +8,7 @@ not pile up, running out of memory is a MemoryError, deep recursion meets Recurs
 that asks nothing of the kernel. What could crash the interpreter runs in a child process.
 """
 import contextvars
+import functools
 import gc
 import os
 import resource
@@ -56,6 +57,29 @@ def live_greenlets():
     return sum(isinstance(o, greenlet) for o in gc.get_objects())
 
 
+def in_a_thread_of_its_own(test):
+    """Run the test in a new thread, whose greenlets get slots of their own: greenlets
+    that earlier tests left suspended are then never copied out by it, and the counts of
+    _memory() move by this test's greenlets alone."""
+    @functools.wraps(test)
+    def run():
+        failures = []
+
+        def body():
+            try:
+                test()
+            except BaseException as failure:
+                failures.append(failure)
+
+        thread = threading.Thread(target=body)
+        thread.start()
+        thread.join()
+        if failures:
+            raise failures[0]
+
+    return run
+
+
 def suspended():
     """A greenlet suspended in its first switch back to us."""
     g = greenlet(getcurrent().switch)
@@ -73,6 +97,7 @@ def c_recursion(depth):
 # ---- Slots and copies
 
 
+@in_a_thread_of_its_own
 def test_finished_greenlets_leave_nothing_held_or_copied():
     gc.collect()
     before = stackswitch._memory()
@@ -90,6 +115,7 @@ def test_unstarted_greenlets_hold_nothing():
     assert all(not g.dead for g in unstarted)
 
 
+@in_a_thread_of_its_own
 def test_greenlets_beyond_the_slots_are_copied_out_and_freed_when_collected():
     before = stackswitch._memory()
     waiting = [suspended() for _ in range(3 * SLOTS)]
@@ -101,6 +127,7 @@ def test_greenlets_beyond_the_slots_are_copied_out_and_freed_when_collected():
     assert stackswitch._memory() == before
 
 
+@in_a_thread_of_its_own
 def test_a_million_greenlets_come_and_go_leaving_no_mapping_and_no_memory_behind():
     def lifetime(n):
         suspended_ones = [suspended() for _ in range(n % 50)]  # many beyond the slots
@@ -468,6 +495,7 @@ def test_a_run_superseded_by_a_subclass_method_is_dropped_in_the_new_greenlet():
 # ---- Collection and threads
 
 
+@in_a_thread_of_its_own
 def test_collected_greenlets_run_their_finally_blocks_and_free_their_stacks():
     before = stackswitch._memory()
     unwound = []
