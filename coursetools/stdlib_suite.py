@@ -135,12 +135,21 @@ OURS_HANG = {
 }
 
 
+GEVENT_FLAKY = {
+    "test_socketserver": {"ErrorHandlerTest.test_forking_handled":
+        "forks a server child while gevent's hub runs; in one `make test-without-"
+        "extensions` on a loaded 2-core machine the child hung past the 20 s limit, on "
+        "gevent itself (ours is not involved); run alone it passes"},
+}
+
+
 def expected(module):
     """A row of EXPECTED: the failures both columns share, and each one's own."""
     both = SAME_FOR_BOTH.get(module, {})
     return {"stackswitch_core": Expect(fails={**both, **OURS.get(module, {})},
                                        hangs=OURS_HANG.get(module, {})),
-            "gevent": Expect(fails={**both, **GEVENT.get(module, {})})}
+            "gevent": Expect(fails={**both, **GEVENT.get(module, {})},
+                             flaky=GEVENT_FLAKY.get(module, {}))}
 
 
 EXPECTED = {module: expected(module) for module in MODULES}  # module -> column -> Expect
